@@ -1,0 +1,26 @@
+#!/bin/bash
+# Installs the Debian 12 packages rota needs to build, test and demo,
+# skipping the apt round trip when everything is already there.
+set -euo pipefail
+
+packages=(
+	# build
+	gcc meson ninja-build pkg-config
+	libglib2.0-dev libssl-dev libcurl4-openssl-dev libsquashfs-dev libjson-glib-dev
+	# tests and interop peers
+	python3 python3-pytest rauc squashfs-tools cryptsetup-bin e2fsprogs openssl
+	libengine-pkcs11-openssl softhsm2 opensc
+)
+
+missing=()
+for p in "${packages[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+	exit 0
+fi
+echo "installing: ${missing[*]}"
+sudo=""
+[ "$(id -u)" -eq 0 ] || sudo=sudo
+$sudo apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

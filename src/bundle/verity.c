@@ -1,0 +1,483 @@
+/* verity.c — dm-verity hash trees: build, check all, and the verity view.
+ *
+ * Level 0 holds the digests of the data blocks, level k+1 the digests of the
+ * (zero-padded) blocks of level k, until a level fits in one block; the root
+ * is the digest of that top block. On disk the top level comes first. */
+#include "verity.h"
+
+#include <openssl/evp.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/util.h"
+
+#define DIGESTS_PER_BLOCK (ROTA_VERITY_BLOCK / ROTA_VERITY_DIGEST) /* 128 */
+#define MAX_LEVELS 10                                             /* 128^10 blocks > 2^64 bytes */
+#define CHUNK_BLOCKS 256u                                         /* 1 MiB per read */
+
+typedef struct {
+	guint64 data_blocks;
+	guint levels;
+	guint64 blocks[MAX_LEVELS]; /* hash blocks in level k (0 = bottom) */
+	guint64 start[MAX_LEVELS];  /* first block of level k, counted from the tree start */
+	guint64 total;              /* hash blocks in all levels */
+} Geometry;
+
+static void geometry_init(Geometry *g, guint64 data_size)
+{
+	memset(g, 0, sizeof(*g));
+	g->data_blocks = data_size / ROTA_VERITY_BLOCK;
+	while (g->data_blocks > 1 && ((g->data_blocks - 1) >> (7 * g->levels)) != 0)
+		g->levels++;
+	for (guint k = 0; k < g->levels; k++) {
+		guint64 div = (guint64)1 << (7 * (k + 1));
+		g->blocks[k] = (g->data_blocks + div - 1) / div;
+		g->total += g->blocks[k];
+	}
+	/* The top level is stored first, then each lower level. */
+	guint64 pos = 0;
+	for (guint k = g->levels; k-- > 0;) {
+		g->start[k] = pos;
+		pos += g->blocks[k];
+	}
+}
+
+/* Entries (digests) stored in level k. */
+static guint64 geometry_entries(const Geometry *g, guint k)
+{
+	return k == 0 ? g->data_blocks : g->blocks[k - 1];
+}
+
+guint64 rota_verity_tree_size(guint64 data_size)
+{
+	Geometry g;
+	geometry_init(&g, data_size);
+	return g.total * ROTA_VERITY_BLOCK;
+}
+
+static gboolean check_data_size(guint64 data_size, GError **error)
+{
+	if (data_size == 0 || data_size % ROTA_VERITY_BLOCK != 0) {
+		g_set_error(error, ROTA_ERROR, ROTA_ERROR_INVALID,
+			    "verity data size %" G_GUINT64_FORMAT " is not a positive multiple of 4096", data_size);
+		return FALSE;
+	}
+	return TRUE;
+}
+
+/* ---- hashing ---- */
+
+typedef struct {
+	EVP_MD_CTX *ctx;
+	EVP_MD *md;
+} Hasher;
+
+static void hasher_init(Hasher *h)
+{
+	h->md = EVP_MD_fetch(NULL, "SHA256", NULL);
+	h->ctx = EVP_MD_CTX_new();
+	g_assert(h->md && h->ctx);
+}
+
+static void hasher_clear(Hasher *h)
+{
+	EVP_MD_CTX_free(h->ctx);
+	EVP_MD_free(h->md);
+}
+
+static void hash_block(Hasher *h, const guint8 *salt, const guint8 *block, guint8 *out)
+{
+	EVP_DigestInit_ex2(h->ctx, h->md, NULL);
+	EVP_DigestUpdate(h->ctx, salt, 32);
+	EVP_DigestUpdate(h->ctx, block, ROTA_VERITY_BLOCK);
+	EVP_DigestFinal_ex(h->ctx, out, NULL);
+}
+
+/* ---- parallel hashing of data blocks ---- */
+
+/* One worker hashes data blocks [first, last) read through source (or fd).
+ * Without `expected` it stores the digests in `out`; with it, it compares
+ * and records the lowest mismatching block. */
+typedef struct {
+	RotaView *source;
+	const guint8 *salt;
+	guint64 first, last;
+	guint8 *out;            /* data_blocks * 32, or NULL */
+	const guint8 *expected; /* data_blocks * 32, or NULL */
+	guint64 bad_block;      /* G_MAXUINT64 when all matched */
+	GError *error;
+} DataJob;
+
+static gpointer data_job_run(gpointer data)
+{
+	DataJob *job = data;
+	g_autofree guint8 *buf = g_malloc(CHUNK_BLOCKS * ROTA_VERITY_BLOCK);
+	Hasher h;
+
+	hasher_init(&h);
+	job->bad_block = G_MAXUINT64;
+	for (guint64 b = job->first; b < job->last && job->bad_block == G_MAXUINT64;) {
+		guint64 n = MIN(CHUNK_BLOCKS, job->last - b);
+		if (!rota_view_read_at(job->source, b * ROTA_VERITY_BLOCK, buf, n * ROTA_VERITY_BLOCK, &job->error))
+			break;
+		for (guint64 i = 0; i < n; i++) {
+			guint8 digest[32];
+			hash_block(&h, job->salt, buf + i * ROTA_VERITY_BLOCK, digest);
+			if (job->out) {
+				memcpy(job->out + (b + i) * 32, digest, 32);
+			} else if (memcmp(job->expected + (b + i) * 32, digest, 32) != 0) {
+				job->bad_block = b + i;
+				break;
+			}
+		}
+		b += n;
+	}
+	hasher_clear(&h);
+	return NULL;
+}
+
+/* Runs data jobs over all data blocks on n_threads threads. Returns the
+ * first bad block (or G_MAXUINT64) in *bad_block. */
+static gboolean hash_data_parallel(RotaView *source, const Geometry *g, const guint8 *salt, guint8 *out,
+				   const guint8 *expected, guint n_threads, guint64 *bad_block, GError **error)
+{
+	guint n = n_threads ? n_threads : rota_worker_count();
+	g_autofree DataJob *jobs = NULL;
+	g_autofree GThread **threads = NULL;
+	gboolean ok = TRUE;
+
+	n = (guint)MAX(1, MIN((guint64)n, g->data_blocks / CHUNK_BLOCKS));
+	jobs = g_new0(DataJob, n);
+	threads = g_new0(GThread *, n);
+	for (guint i = 0; i < n; i++) {
+		jobs[i] = (DataJob){.source = source, .salt = salt, .out = out, .expected = expected};
+		jobs[i].first = g->data_blocks * i / n;
+		jobs[i].last = g->data_blocks * (i + 1) / n;
+		threads[i] = n > 1 ? g_thread_new("verity", data_job_run, &jobs[i]) : NULL;
+	}
+	if (n == 1)
+		data_job_run(&jobs[0]);
+	*bad_block = G_MAXUINT64;
+	for (guint i = 0; i < n; i++) {
+		if (threads[i])
+			g_thread_join(threads[i]);
+		if (jobs[i].error && ok) {
+			g_propagate_error(error, jobs[i].error);
+			jobs[i].error = NULL;
+			ok = FALSE;
+		}
+		g_clear_error(&jobs[i].error);
+		*bad_block = MIN(*bad_block, jobs[i].bad_block);
+	}
+	return ok;
+}
+
+/* Packs level k's entries into its zero-padded blocks, then hashes those
+ * blocks into the entries of level k+1 (or the root for the top). */
+static void hash_level_blocks(Hasher *h, const guint8 *salt, const guint8 *level_blocks, guint64 n_blocks,
+			      guint8 *out)
+{
+	for (guint64 m = 0; m < n_blocks; m++)
+		hash_block(h, salt, level_blocks + m * ROTA_VERITY_BLOCK, out + m * 32);
+}
+
+gboolean rota_verity_append_tree(int fd, guint64 data_size, const guint8 salt[32], guint8 out_root[32],
+				 GError **error)
+{
+	Geometry g;
+	g_autoptr(RotaView) source = NULL;
+	g_autofree guint8 *entries = NULL;
+	guint64 bad;
+	Hasher h;
+
+	if (!check_data_size(data_size, error))
+		return FALSE;
+	geometry_init(&g, data_size);
+	{
+		g_autoptr(RotaView) whole = rota_file_view_new_from_fd(dup(fd), "bundle", error);
+		if (!whole)
+			return FALSE;
+		source = rota_sub_view_new(whole, 0, data_size, error);
+		if (!source)
+			return FALSE;
+	}
+	entries = g_malloc(g.data_blocks * 32);
+	if (!hash_data_parallel(source, &g, salt, entries, NULL, 0, &bad, error))
+		return FALSE;
+
+	hasher_init(&h);
+	for (guint k = 0; k < g.levels; k++) {
+		guint64 n_entries = geometry_entries(&g, k);
+		g_autofree guint8 *blocks = g_malloc0(g.blocks[k] * ROTA_VERITY_BLOCK);
+		memcpy(blocks, entries, n_entries * 32);
+		if (!rota_pwrite_exact(fd, blocks, g.blocks[k] * ROTA_VERITY_BLOCK,
+				       data_size + g.start[k] * ROTA_VERITY_BLOCK, "bundle hash tree", error)) {
+			hasher_clear(&h);
+			return FALSE;
+		}
+		g_free(entries);
+		entries = g_malloc(g.blocks[k] * 32);
+		hash_level_blocks(&h, salt, blocks, g.blocks[k], entries);
+	}
+	hasher_clear(&h);
+	/* After the top level (one block) entries holds exactly the root; with a
+	 * single data block, the root is that block's digest. */
+	memcpy(out_root, entries, 32);
+	return TRUE;
+}
+
+/* ---- checking a whole payload ---- */
+
+static gboolean padding_is_zero(const guint8 *block, guint64 used_entries)
+{
+	for (gsize i = used_entries * 32; i < ROTA_VERITY_BLOCK; i++) {
+		if (block[i])
+			return FALSE;
+	}
+	return TRUE;
+}
+
+static void set_corrupt(GError **error, const gchar *name, const gchar *what, guint64 offset)
+{
+	g_set_error(error, ROTA_ERROR, ROTA_ERROR_CORRUPT,
+		    "%s: bundle payload is corrupted: %s at offset %" G_GUINT64_FORMAT " does not match the signed root hash",
+		    name, what, offset);
+}
+
+/* Checks every hash block of tree (in memory) bottom-up to the root. The
+ * level-0 entries are checked against data by the caller. */
+static gboolean check_tree_levels(const Geometry *g, const guint8 *tree, const guint8 *salt, const guint8 *root,
+				  guint64 data_size, const gchar *name, GError **error)
+{
+	Hasher h;
+	gboolean ok = TRUE;
+
+	hasher_init(&h);
+	for (guint k = 0; k < g->levels && ok; k++) {
+		guint64 n_entries = geometry_entries(g, k);
+		for (guint64 m = 0; m < g->blocks[k] && ok; m++) {
+			const guint8 *block = tree + (g->start[k] + m) * ROTA_VERITY_BLOCK;
+			guint64 offset = data_size + (g->start[k] + m) * ROTA_VERITY_BLOCK;
+			guint64 used = MIN((guint64)DIGESTS_PER_BLOCK, n_entries - m * DIGESTS_PER_BLOCK);
+			const guint8 *expected;
+			guint8 digest[32];
+
+			if (!padding_is_zero(block, used)) {
+				g_set_error(error, ROTA_ERROR, ROTA_ERROR_CORRUPT,
+					    "%s: bundle payload is corrupted: hash tree block at offset %" G_GUINT64_FORMAT
+					    " has non-zero padding", name, offset);
+				ok = FALSE;
+				break;
+			}
+			hash_block(&h, salt, block, digest);
+			if (k + 1 == g->levels)
+				expected = root;
+			else
+				expected = tree + (g->start[k + 1] + m / DIGESTS_PER_BLOCK) * ROTA_VERITY_BLOCK +
+					   (m % DIGESTS_PER_BLOCK) * 32;
+			if (memcmp(digest, expected, 32) != 0) {
+				set_corrupt(error, name, "hash tree block", offset);
+				ok = FALSE;
+			}
+		}
+	}
+	hasher_clear(&h);
+	return ok;
+}
+
+gboolean rota_verity_check_all(RotaView *source, guint64 data_size, guint64 tree_size, const guint8 salt[32],
+			       const guint8 root[32], guint n_threads, GError **error)
+{
+	Geometry g;
+	g_autofree guint8 *tree = NULL;
+	g_autofree guint8 *level0 = NULL;
+	g_autoptr(RotaView) data = NULL;
+	guint64 bad;
+
+	if (!check_data_size(data_size, error))
+		return FALSE;
+	geometry_init(&g, data_size);
+	if (tree_size != g.total * ROTA_VERITY_BLOCK) {
+		g_set_error(error, ROTA_ERROR, ROTA_ERROR_INVALID,
+			    "%s: verity-size %" G_GUINT64_FORMAT " does not fit a data area of %" G_GUINT64_FORMAT
+			    " bytes (expected %" G_GUINT64_FORMAT ")",
+			    source->name, tree_size, data_size, g.total * ROTA_VERITY_BLOCK);
+		return FALSE;
+	}
+	tree = g_malloc(MAX(tree_size, 1));
+	if (!rota_view_read_at(source, data_size, tree, tree_size, error))
+		return FALSE;
+	if (!check_tree_levels(&g, tree, salt, root, data_size, source->name, error))
+		return FALSE;
+
+	/* Level 0 entries, contiguous (the bottom level is the last on disk); a
+	 * single-block payload is covered by the root directly. */
+	level0 = g_malloc(g.data_blocks * 32);
+	if (g.levels == 0)
+		memcpy(level0, root, 32);
+	else
+		memcpy(level0, tree + g.start[0] * ROTA_VERITY_BLOCK, g.data_blocks * 32);
+	data = rota_sub_view_new(source, 0, data_size, error);
+	if (!data)
+		return FALSE;
+	if (!hash_data_parallel(data, &g, salt, NULL, level0, n_threads, &bad, error))
+		return FALSE;
+	if (bad != G_MAXUINT64) {
+		set_corrupt(error, source->name, "data block", bad * ROTA_VERITY_BLOCK);
+		return FALSE;
+	}
+	return TRUE;
+}
+
+/* ---- the verity view ---- */
+
+typedef struct {
+	RotaView base;
+	RotaView *source;
+	Geometry g;
+	guint64 data_size;
+	guint8 salt[32];
+	guint8 root[32];
+	GMutex lock;       /* guards cache */
+	guint8 **cache;    /* verified hash blocks by tree block index, NULL until verified */
+} VerityView;
+
+/* Returns the verified hash block m of level k (lock held). */
+static const guint8 *verified_hash_block(VerityView *self, Hasher *h, guint k, guint64 m, GError **error)
+{
+	guint64 index = self->g.start[k] + m;
+	guint64 offset = self->data_size + index * ROTA_VERITY_BLOCK;
+	guint64 used = MIN((guint64)DIGESTS_PER_BLOCK, geometry_entries(&self->g, k) - m * DIGESTS_PER_BLOCK);
+	g_autofree guint8 *block = NULL;
+	const guint8 *expected;
+	guint8 digest[32];
+
+	if (self->cache[index])
+		return self->cache[index];
+	if (k + 1 == self->g.levels) {
+		expected = self->root;
+	} else {
+		const guint8 *parent = verified_hash_block(self, h, k + 1, m / DIGESTS_PER_BLOCK, error);
+		if (!parent)
+			return NULL;
+		expected = parent + (m % DIGESTS_PER_BLOCK) * 32;
+	}
+	block = g_malloc(ROTA_VERITY_BLOCK);
+	if (!rota_view_read_at(self->source, offset, block, ROTA_VERITY_BLOCK, error))
+		return NULL;
+	hash_block(h, self->salt, block, digest);
+	if (memcmp(digest, expected, 32) != 0) {
+		set_corrupt(error, self->base.name, "hash tree block", offset);
+		return NULL;
+	}
+	if (!padding_is_zero(block, used)) {
+		g_set_error(error, ROTA_ERROR, ROTA_ERROR_CORRUPT,
+			    "%s: bundle payload is corrupted: hash tree block at offset %" G_GUINT64_FORMAT
+			    " has non-zero padding", self->base.name, offset);
+		return NULL;
+	}
+	self->cache[index] = g_steal_pointer(&block);
+	return self->cache[index];
+}
+
+/* Copies the expected digest of data block b into out. */
+static gboolean expected_data_digest(VerityView *self, Hasher *h, guint64 b, guint8 *out, GError **error)
+{
+	const guint8 *block;
+
+	if (self->g.levels == 0) {
+		memcpy(out, self->root, 32);
+		return TRUE;
+	}
+	g_mutex_lock(&self->lock);
+	block = verified_hash_block(self, h, 0, b / DIGESTS_PER_BLOCK, error);
+	if (block)
+		memcpy(out, block + (b % DIGESTS_PER_BLOCK) * 32, 32);
+	g_mutex_unlock(&self->lock);
+	return block != NULL;
+}
+
+static gboolean verity_view_read_at(RotaView *view, guint64 off, void *buf, gsize len, GError **error)
+{
+	VerityView *self = (VerityView *)view;
+	guint64 first = off / ROTA_VERITY_BLOCK;
+	guint64 last = (off + len - 1) / ROTA_VERITY_BLOCK;
+	g_autofree guint8 *chunk = g_malloc(MIN(CHUNK_BLOCKS, last - first + 1) * ROTA_VERITY_BLOCK);
+	guint8 *dst = buf;
+	gboolean ok = TRUE;
+	Hasher h;
+
+	hasher_init(&h);
+	for (guint64 b = first; b <= last && ok;) {
+		guint64 n = MIN(CHUNK_BLOCKS, last - b + 1);
+		if (!rota_view_read_at(self->source, b * ROTA_VERITY_BLOCK, chunk, n * ROTA_VERITY_BLOCK, error)) {
+			ok = FALSE;
+			break;
+		}
+		for (guint64 i = 0; i < n; i++) {
+			guint8 digest[32], expected[32];
+			guint64 block_off = (b + i) * ROTA_VERITY_BLOCK;
+			guint64 from = MAX(off, block_off), to = MIN(off + len, block_off + ROTA_VERITY_BLOCK);
+
+			if (!expected_data_digest(self, &h, b + i, expected, error)) {
+				ok = FALSE;
+				break;
+			}
+			hash_block(&h, self->salt, chunk + i * ROTA_VERITY_BLOCK, digest);
+			if (memcmp(digest, expected, 32) != 0) {
+				set_corrupt(error, view->name, "data block", block_off);
+				ok = FALSE;
+				break;
+			}
+			memcpy(dst + (from - off), chunk + i * ROTA_VERITY_BLOCK + (from - block_off), to - from);
+		}
+		b += n;
+	}
+	hasher_clear(&h);
+	return ok;
+}
+
+static void verity_view_finalize(RotaView *view)
+{
+	VerityView *self = (VerityView *)view;
+
+	for (guint64 i = 0; i < self->g.total; i++)
+		g_free(self->cache[i]);
+	g_free(self->cache);
+	g_mutex_clear(&self->lock);
+	rota_view_unref(self->source);
+}
+
+static const RotaViewOps verity_view_ops = {
+	.read_at = verity_view_read_at,
+	.finalize = verity_view_finalize,
+};
+
+RotaView *rota_verity_view_new(RotaView *source, guint64 data_size, guint64 tree_size, const guint8 salt[32],
+			       const guint8 root[32], GError **error)
+{
+	VerityView *self;
+	Geometry g;
+	guint64 end;
+
+	if (!check_data_size(data_size, error))
+		return NULL;
+	geometry_init(&g, data_size);
+	if (tree_size != g.total * ROTA_VERITY_BLOCK || !rota_add_u64(data_size, tree_size, &end) ||
+	    end > source->size) {
+		g_set_error(error, ROTA_ERROR, ROTA_ERROR_INVALID,
+			    "%s: verity-size %" G_GUINT64_FORMAT " does not fit a data area of %" G_GUINT64_FORMAT
+			    " bytes in a payload of %" G_GUINT64_FORMAT " bytes",
+			    source->name, tree_size, data_size, source->size);
+		return NULL;
+	}
+	self = rota_view_alloc(sizeof(VerityView), &verity_view_ops, data_size, source->name);
+	self->source = rota_view_ref(source);
+	self->g = g;
+	self->data_size = data_size;
+	memcpy(self->salt, salt, 32);
+	memcpy(self->root, root, 32);
+	g_mutex_init(&self->lock);
+	self->cache = g_new0(guint8 *, MAX(g.total, 1));
+	return &self->base;
+}

@@ -1,0 +1,333 @@
+/* main.c — the `rota` command: option parsing and one small function per
+ * command, each a thin front end over librota. Options may come before or
+ * after the command, as with rauc. Errors are one line on stderr, exit 1. */
+#include <glib.h>
+#include <locale.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "bundle/bundle.h"
+#include "bundle/bundle_info.h"
+#include "system/config.h"
+
+#ifndef ROTA_VERSION
+#define ROTA_VERSION "0.1"
+#endif
+
+typedef struct {
+	gchar *conf;
+	gboolean debug;
+	gboolean version;
+	gchar *keyring;
+	gchar *keyring_dir;
+	gchar *signing_keyring;
+	gchar *cert;
+	gchar *key;
+	gchar **intermediates;
+	gchar *mksquashfs_args;
+	gchar *output_format;
+	gboolean no_verify;
+	gboolean no_check_time;
+	gboolean trust_environment;
+	gchar *mount;
+} Options;
+
+static Options opt;
+
+static GOptionEntry entries[] = {
+	{"conf", 'c', 0, G_OPTION_ARG_FILENAME, &opt.conf, "system config file", "FILENAME"},
+	{"debug", 'd', 0, G_OPTION_ARG_NONE, &opt.debug, "enable debug output", NULL},
+	{"version", 0, 0, G_OPTION_ARG_NONE, &opt.version, "display version", NULL},
+	{"keyring", 0, 0, G_OPTION_ARG_FILENAME, &opt.keyring, "keyring file", "PEMFILE"},
+	{"keyring-directory", 0, 0, G_OPTION_ARG_FILENAME, &opt.keyring_dir, "keyring directory (hashed)", "DIR"},
+	{"signing-keyring", 0, 0, G_OPTION_ARG_FILENAME, &opt.signing_keyring,
+	 "verify a new signature with this keyring", "PEMFILE"},
+	{"cert", 0, 0, G_OPTION_ARG_STRING, &opt.cert, "signing certificate", "PEMFILE|PKCS11-URL"},
+	{"key", 0, 0, G_OPTION_ARG_STRING, &opt.key, "signing key", "PEMFILE|PKCS11-URL"},
+	{"intermediate", 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &opt.intermediates, "intermediate CA certificate (repeatable)",
+	 "PEMFILE"},
+	{"mksquashfs-args", 0, 0, G_OPTION_ARG_STRING, &opt.mksquashfs_args,
+	 "squashfs options as mksquashfs takes them (-comp, -b)", "ARGS"},
+	{"output-format", 0, 0, G_OPTION_ARG_STRING, &opt.output_format, "readable, shell, json or json-pretty", "FORMAT"},
+	{"no-verify", 0, 0, G_OPTION_ARG_NONE, &opt.no_verify, "do not verify the signature", NULL},
+	{"no-check-time", 0, 0, G_OPTION_ARG_NONE, &opt.no_check_time,
+	 "do not check certificate validity periods against the current time", NULL},
+	{"trust-environment", 0, 0, G_OPTION_ARG_NONE, &opt.trust_environment, "accepted for compatibility", NULL},
+	{"mount", 0, 0, G_OPTION_ARG_FILENAME, &opt.mount, "mount prefix", "PATH"},
+	{NULL},
+};
+
+static const gchar *commands_help =
+	"Commands:\n"
+	"  bundle INPUTDIR BUNDLE                 create a signed bundle\n"
+	"  info BUNDLE                            verify and show a bundle\n"
+	"  extract BUNDLE OUTPUTDIR               check the payload and write the bundle's files\n"
+	"  extract-signature BUNDLE OUTPUTSIG     write the bundle's CMS signature\n"
+	"  resign INBUNDLE OUTBUNDLE              sign the same payload anew\n"
+	"  replace-signature INBUNDLE SIG OUTBUNDLE\n";
+
+/* ---- shared option handling ---- */
+
+static RotaConfig *config;
+
+static gboolean load_config(GError **error)
+{
+	const gchar *path = opt.conf;
+
+	if (!path && g_file_test("/etc/rota/system.conf", G_FILE_TEST_EXISTS))
+		path = "/etc/rota/system.conf";
+	if (!path)
+		return TRUE;
+	config = rota_config_load(path, error);
+	return config != NULL;
+}
+
+/* The keyring from --keyring/--keyring-directory over system.conf's. NULL
+ * (and no error) when none is given and verification is off. */
+static gboolean build_keyring(RotaKeyring *k, gboolean required, GError **error)
+{
+	if (config) {
+		k->directory = g_strdup(config->keyring.directory);
+		k->path = g_strdup(config->keyring.path);
+		k->check_crl = config->keyring.check_crl;
+		k->check_purpose = g_strdup(config->keyring.check_purpose);
+		k->allow_partial_chain = config->keyring.allow_partial_chain;
+		k->use_bundle_signing_time = config->keyring.use_bundle_signing_time;
+	}
+	if (opt.keyring) {
+		g_free(k->path);
+		k->path = g_strdup(opt.keyring);
+	}
+	if (opt.keyring_dir) {
+		g_free(k->directory);
+		k->directory = g_strdup(opt.keyring_dir);
+	}
+	k->no_check_time = opt.no_check_time;
+	if (required && !k->path && !k->directory) {
+		g_set_error(error, ROTA_ERROR, ROTA_ERROR_INVALID, "No keyring file or directory provided (use --keyring)");
+		return FALSE;
+	}
+	return TRUE;
+}
+
+static RotaBundle *open_bundle(const gchar *path, gboolean verify, GError **error)
+{
+	g_auto(RotaKeyring) keyring = {0};
+	RotaBundleOpenOptions o = {0};
+
+	if (!g_file_test(path, G_FILE_TEST_EXISTS)) {
+		g_set_error(error, ROTA_ERROR, ROTA_ERROR_IO, "No such file: %s", path);
+		return NULL;
+	}
+	if (verify && !build_keyring(&keyring, TRUE, error))
+		return NULL;
+	o.keyring = verify ? &keyring : NULL;
+	o.max_signature_size = config ? config->max_signature_size : 0;
+	return rota_bundle_open(path, &o, error);
+}
+
+static void fill_signer(RotaSigner *s)
+{
+	s->cert = opt.cert;
+	s->key = opt.key;
+	s->intermediates = g_ptr_array_new();
+	for (gchar **i = opt.intermediates; i && *i; i++)
+		g_ptr_array_add(s->intermediates, *i);
+}
+
+static gboolean want_args(gchar **args, guint n, const gchar *usage, GError **error)
+{
+	guint have = g_strv_length(args);
+
+	if (have < n) {
+		g_set_error(error, ROTA_ERROR, ROTA_ERROR_INVALID, "missing arguments, usage: rota %s", usage);
+		return FALSE;
+	}
+	if (have > n) {
+		g_set_error(error, ROTA_ERROR, ROTA_ERROR_INVALID, "Excess argument: %s", args[n]);
+		return FALSE;
+	}
+	return TRUE;
+}
+
+/* ---- commands ---- */
+
+static gboolean cmd_bundle(gchar **args, GError **error)
+{
+	RotaBundleCreateOptions o = {0};
+	g_auto(RotaKeyring) signing = {0};
+	gboolean ok;
+
+	if (!want_args(args, 2, "bundle INPUTDIR BUNDLE", error))
+		return FALSE;
+	rota_squashfs_options_init(&o.squashfs);
+	if (opt.mksquashfs_args && !rota_squashfs_options_parse_args(&o.squashfs, opt.mksquashfs_args, error)) {
+		rota_squashfs_options_clear(&o.squashfs);
+		return FALSE;
+	}
+	fill_signer(&o.signer);
+	if (opt.signing_keyring || opt.keyring) {
+		signing.path = g_strdup(opt.signing_keyring ? opt.signing_keyring : opt.keyring);
+		o.signing_keyring = &signing;
+	}
+	ok = rota_bundle_create(args[0], args[1], &o, error);
+	g_ptr_array_unref(o.signer.intermediates);
+	rota_squashfs_options_clear(&o.squashfs);
+	if (!ok)
+		g_prefix_error(error, "Failed to create bundle: ");
+	return ok;
+}
+
+static gboolean cmd_info(gchar **args, GError **error)
+{
+	RotaOutputFormat format = ROTA_OUTPUT_READABLE;
+	g_autoptr(RotaBundle) b = NULL;
+	g_autofree gchar *text = NULL;
+
+	if (!want_args(args, 1, "info BUNDLE", error))
+		return FALSE;
+	if (opt.output_format && !rota_output_format_parse(opt.output_format, &format, error))
+		return FALSE;
+	b = open_bundle(args[0], !opt.no_verify, error);
+	if (!b)
+		return FALSE;
+	text = rota_bundle_info_format(b, format);
+	fputs(text, stdout);
+	if (format == ROTA_OUTPUT_JSON || format == ROTA_OUTPUT_JSON_PRETTY)
+		fputc('\n', stdout);
+	return TRUE;
+}
+
+static gboolean cmd_extract(gchar **args, GError **error)
+{
+	g_autoptr(RotaBundle) b = NULL;
+
+	if (!want_args(args, 2, "extract BUNDLE OUTPUTDIR", error))
+		return FALSE;
+	b = open_bundle(args[0], TRUE, error);
+	return b && rota_bundle_extract(b, args[1], error);
+}
+
+static gboolean cmd_extract_signature(gchar **args, GError **error)
+{
+	g_autoptr(RotaBundle) b = NULL;
+
+	if (!want_args(args, 2, "extract-signature BUNDLE OUTPUTSIG", error))
+		return FALSE;
+	b = open_bundle(args[0], TRUE, error);
+	return b && rota_bundle_extract_signature(b, args[1], error);
+}
+
+static gboolean cmd_resign(gchar **args, GError **error)
+{
+	g_autoptr(RotaBundle) b = NULL;
+	g_auto(RotaKeyring) signing = {0};
+	RotaSigner signer = {0};
+	gboolean ok;
+
+	if (!want_args(args, 2, "resign INBUNDLE OUTBUNDLE", error))
+		return FALSE;
+	if (!opt.cert || !opt.key) {
+		g_set_error(error, ROTA_ERROR, ROTA_ERROR_INVALID, "Cert and key files must be provided");
+		return FALSE;
+	}
+	b = open_bundle(args[0], !opt.no_verify, error);
+	if (!b)
+		return FALSE;
+	g_print("Resigning '%s' format bundle\n", rota_bundle_format_name(b->format));
+	if (opt.signing_keyring)
+		signing.path = g_strdup(opt.signing_keyring);
+	fill_signer(&signer);
+	ok = rota_bundle_resign(b, args[1], &signer, opt.signing_keyring ? &signing : NULL, error);
+	g_ptr_array_unref(signer.intermediates);
+	if (!ok)
+		g_prefix_error(error, "Failed to resign bundle: ");
+	return ok;
+}
+
+static gboolean cmd_replace_signature(gchar **args, GError **error)
+{
+	g_auto(RotaKeyring) keyring = {0};
+	gboolean verify;
+
+	if (!want_args(args, 3, "replace-signature INBUNDLE INPUTSIG OUTBUNDLE", error))
+		return FALSE;
+	if (opt.signing_keyring) {
+		keyring.path = g_strdup(opt.signing_keyring);
+		keyring.no_check_time = opt.no_check_time;
+		verify = TRUE;
+	} else {
+		if (!build_keyring(&keyring, FALSE, error))
+			return FALSE;
+		verify = !opt.no_verify && (keyring.path || keyring.directory);
+		if (!verify)
+			g_message("No keyring given, disabling signature verification");
+	}
+	if (!rota_bundle_replace_signature(args[0], args[1], args[2], verify ? &keyring : NULL, error)) {
+		g_prefix_error(error, "Failed to replace signature: ");
+		return FALSE;
+	}
+	return TRUE;
+}
+
+static const struct {
+	const gchar *name;
+	gboolean (*run)(gchar **args, GError **error);
+} commands[] = {
+	{"bundle", cmd_bundle},
+	{"info", cmd_info},
+	{"extract", cmd_extract},
+	{"extract-signature", cmd_extract_signature},
+	{"resign", cmd_resign},
+	{"replace-signature", cmd_replace_signature},
+};
+
+static void print_error(const GError *error)
+{
+	g_autofree gchar *msg = g_strdup(error->message);
+	/* One line, whatever OpenSSL or GLib put into the message. */
+	g_strdelimit(msg, "\n", ' ');
+	g_printerr("rota: %s\n", msg);
+}
+
+int main(int argc G_GNUC_UNUSED, char **argv)
+{
+	g_autoptr(GOptionContext) ctx = g_option_context_new("COMMAND [ARGS...]");
+	g_autoptr(GError) error = NULL;
+	g_auto(GStrv) args = NULL;
+
+	setlocale(LC_ALL, "");
+	g_set_prgname("rota");
+	g_log_writer_default_set_use_stderr(TRUE);
+	g_option_context_add_main_entries(ctx, entries, NULL);
+	g_option_context_set_description(ctx, commands_help);
+	args = g_strdupv(argv);
+	if (!g_option_context_parse_strv(ctx, &args, &error)) {
+		g_printerr("rota: %s\n", error->message);
+		return 1;
+	}
+	if (opt.debug)
+		g_setenv("G_MESSAGES_DEBUG", "all", TRUE);
+	if (opt.version) {
+		g_print("rota %s\n", ROTA_VERSION);
+		return 0;
+	}
+	if (!args[1]) {
+		g_autofree gchar *help = g_option_context_get_help(ctx, TRUE, NULL);
+		g_printerr("%s", help);
+		return 1;
+	}
+	for (gsize i = 0; i < G_N_ELEMENTS(commands); i++) {
+		if (!g_str_equal(args[1], commands[i].name))
+			continue;
+		if (!load_config(&error) || !commands[i].run(args + 2, &error)) {
+			print_error(error);
+			rota_config_free(config);
+			return 1;
+		}
+		rota_config_free(config);
+		return 0;
+	}
+	g_printerr("rota: Invalid command '%s' given\n", args[1]);
+	return 1;
+}

@@ -1,0 +1,4 @@
+/* error.c — the ROTA_ERROR quark. */
+#include "error.h"
+
+G_DEFINE_QUARK(rota-error-quark, rota_error)

@@ -1,0 +1,50 @@
+/* view.h — random-access, read-only byte sources that stack.
+ *
+ * A view has a size and read_at(). Source views (file, http) produce bytes;
+ * the verity view returns only bytes it has checked against the signed root
+ * hash; the squashfs reader sits on top of any view. Views are
+ * reference-counted and thread-safe for concurrent read_at() calls. */
+#pragma once
+
+#include <glib.h>
+
+#include "common/error.h"
+
+typedef struct _RotaView RotaView;
+
+typedef struct {
+	/* Reads exactly len bytes at off; the caller has checked the range. */
+	gboolean (*read_at)(RotaView *view, guint64 off, void *buf, gsize len, GError **error);
+	void (*finalize)(RotaView *view);
+} RotaViewOps;
+
+struct _RotaView {
+	const RotaViewOps *ops;
+	guint64 size;
+	gchar *name; /* for messages: file name or URL, plus the layer */
+	gint refcount;
+};
+
+/* For implementations: allocate a view struct of struct_size bytes. */
+gpointer rota_view_alloc(gsize struct_size, const RotaViewOps *ops, guint64 size, const gchar *name);
+
+RotaView *rota_view_ref(RotaView *view);
+void rota_view_unref(RotaView *view);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(RotaView, rota_view_unref)
+
+guint64 rota_view_get_size(RotaView *view);
+const gchar *rota_view_get_name(RotaView *view);
+
+/* Reads exactly len bytes at off; a range beyond the view's size is an
+ * error naming the offset. */
+gboolean rota_view_read_at(RotaView *view, guint64 off, void *buf, gsize len, GError **error);
+
+/* A view of a whole local file (pread on a private fd). */
+RotaView *rota_file_view_new(const gchar *path, GError **error);
+/* Same, over an fd the view takes ownership of. */
+RotaView *rota_file_view_new_from_fd(int fd, const gchar *name, GError **error);
+/* The file descriptor behind a file view, or -1 for other views. */
+int rota_file_view_get_fd(RotaView *view);
+
+/* A window [offset, offset+size) of parent (e.g. the payload of a bundle). */
+RotaView *rota_sub_view_new(RotaView *parent, guint64 offset, guint64 size, GError **error);

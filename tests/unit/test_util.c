@@ -1,0 +1,75 @@
+/* test_util.c — hex coding, path safety, atomic writes. */
+#include <glib/gstdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "common/util.h"
+
+static void test_hex_roundtrip(void)
+{
+	const guint8 data[] = {0x00, 0x01, 0xab, 0xff};
+	g_autofree gchar *hex = rota_hex_encode(data, sizeof(data));
+	guint8 back[4];
+
+	g_assert_cmpstr(hex, ==, "0001abff");
+	g_assert_true(rota_hex_decode("0001ABff", back, 4));
+	g_assert_cmpmem(back, 4, data, 4);
+	g_assert_false(rota_hex_decode("0001abf", back, 4));   /* odd length */
+	g_assert_false(rota_hex_decode("0001abfg", back, 4));  /* not hex */
+	g_assert_false(rota_hex_decode("0001abff00", back, 4)); /* too long */
+}
+
+static void test_path_safety(void)
+{
+	g_assert_true(rota_is_plain_filename("rootfs.img"));
+	g_assert_false(rota_is_plain_filename("a/b"));
+	g_assert_false(rota_is_plain_filename(".."));
+	g_assert_false(rota_is_plain_filename(""));
+	g_assert_true(rota_is_safe_relative_path("hooks/hook.sh"));
+	g_assert_false(rota_is_safe_relative_path("/bin/sh"));
+	g_assert_false(rota_is_safe_relative_path("a/../../etc"));
+}
+
+static void test_atomic_write(void)
+{
+	g_autofree gchar *dir = g_dir_make_tmp("rota-util-XXXXXX", NULL);
+	g_autofree gchar *path = g_build_filename(dir, "status", NULL);
+	g_autofree gchar *content = NULL;
+	g_autoptr(GError) error = NULL;
+	g_autoptr(GDir) d = NULL;
+	struct stat st;
+	int entries = 0;
+
+	g_assert_true(rota_write_file_atomic(path, "one", 3, 0640, &error));
+	g_assert_true(rota_write_file_atomic(path, "two!", 4, 0640, &error));
+	g_assert_no_error(error);
+	g_assert_true(g_file_get_contents(path, &content, NULL, NULL));
+	g_assert_cmpstr(content, ==, "two!");
+	g_assert_cmpint(stat(path, &st), ==, 0);
+	g_assert_cmpint(st.st_mode & 0777, ==, 0640);
+	d = g_dir_open(dir, 0, NULL);
+	while (g_dir_read_name(d))
+		entries++;
+	g_assert_cmpint(entries, ==, 1); /* no temporary file left behind */
+	g_unlink(path);
+	g_rmdir(dir);
+}
+
+static void test_write_atomic_missing_dir(void)
+{
+	g_autoptr(GError) error = NULL;
+
+	g_assert_false(rota_write_file_atomic("/nonexistent-rota-dir/x", "a", 1, 0644, &error));
+	g_assert_error(error, ROTA_ERROR, ROTA_ERROR_IO);
+	g_assert_nonnull(strstr(error->message, "/nonexistent-rota-dir/x"));
+}
+
+int main(int argc, char **argv)
+{
+	g_test_init(&argc, &argv, NULL);
+	g_test_add_func("/util/hex", test_hex_roundtrip);
+	g_test_add_func("/util/path-safety", test_path_safety);
+	g_test_add_func("/util/atomic-write", test_atomic_write);
+	g_test_add_func("/util/atomic-write-missing-dir", test_write_atomic_missing_dir);
+	return g_test_run();
+}
