@@ -447,18 +447,25 @@ static X509 *load_cert_pkcs11(const gchar *uri, GError **error)
 
 #pragma GCC diagnostic pop
 #else
-static EVP_PKEY *load_key_pkcs11(const gchar *uri, GError **error)
+static void set_no_engine_error(GError **error)
 {
-	(void)uri;
 	g_set_error_literal(error, ROTA_ERROR, ROTA_ERROR_SIGNATURE,
 			    "PKCS#11 URI given but OpenSSL's pkcs11 engine is not available "
 			    "(OpenSSL built without engine support)");
+}
+
+static EVP_PKEY *load_key_pkcs11(const gchar *uri, GError **error)
+{
+	(void)uri;
+	set_no_engine_error(error);
 	return NULL;
 }
 
 static X509 *load_cert_pkcs11(const gchar *uri, GError **error)
 {
-	return (X509 *)load_key_pkcs11(uri, error);
+	(void)uri;
+	set_no_engine_error(error);
+	return NULL;
 }
 #endif
 

@@ -138,24 +138,33 @@ static gboolean block_size_valid(guint64 size)
 }
 
 /* mksquashfs accepts plain bytes or a K/M suffix. */
-static gboolean parse_block_size(const gchar *arg, guint32 *out, GError **error)
+static gboolean parse_size_suffix(const gchar *arg, guint64 *out)
 {
 	gchar *end = NULL;
 	guint64 value;
 
+	if (!g_ascii_isdigit(arg[0]))
+		return FALSE;
 	errno = 0;
 	value = g_ascii_strtoull(arg, &end, 10);
-	if (errno != 0 || end == arg || !g_ascii_isdigit(arg[0]))
-		goto invalid;
-	if (*end == 'K' || *end == 'k') {
-		value *= 1024;
-		end++;
-	} else if (*end == 'M' || *end == 'm') {
-		value *= 1024 * 1024;
-		end++;
+	if (errno != 0 || value > G_MAXUINT32)
+		return FALSE;
+	if (*end == 'K' || *end == 'k')
+		value *= 1024, end++;
+	else if (*end == 'M' || *end == 'm')
+		value *= 1024 * 1024, end++;
+	*out = value;
+	return *end == '\0';
+}
+
+static gboolean parse_block_size(const gchar *arg, guint32 *out, GError **error)
+{
+	guint64 value = 0;
+
+	if (!parse_size_suffix(arg, &value)) {
+		g_set_error(error, ROTA_ERROR, ROTA_ERROR_INVALID, "invalid squashfs block size '%s'", arg);
+		return FALSE;
 	}
-	if (*end != '\0')
-		goto invalid;
 	if (!block_size_valid(value)) {
 		g_set_error(error, ROTA_ERROR, ROTA_ERROR_INVALID,
 			    "squashfs block size %s must be a power of two between 4K and 1M", arg);
@@ -163,9 +172,6 @@ static gboolean parse_block_size(const gchar *arg, guint32 *out, GError **error)
 	}
 	*out = (guint32)value;
 	return TRUE;
-invalid:
-	g_set_error(error, ROTA_ERROR, ROTA_ERROR_INVALID, "invalid squashfs block size '%s'", arg);
-	return FALSE;
 }
 
 static gboolean is_blank(const gchar *s)

@@ -26,7 +26,6 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(BIO, BIO_free_all)
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(CMS_ContentInfo, CMS_ContentInfo_free)
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(EVP_PKEY, EVP_PKEY_free)
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(X509, X509_free)
-G_DEFINE_AUTOPTR_CLEANUP_FUNC(RotaKeyring, rota_keyring_clear)
 
 static gchar *pki_dir;
 static const gchar manifest[] = "[update]\ncompatible=rota-test\nversion=1\n";
@@ -246,7 +245,8 @@ static GBytes *sign_at(const gchar *name, const gchar *when)
 static void test_sign_verify_inline(void)
 {
 	g_autoptr(GBytes) cms = sign_ok("signer", FALSE);
-	g_autoptr(RotaKeyring) keyring = g_new0(RotaKeyring, 1);
+	g_auto(RotaKeyring) keyring_storage = { 0 };
+	RotaKeyring *keyring = &keyring_storage;
 	g_autoptr(GPtrArray) chain = NULL;
 	g_autoptr(GBytes) content = NULL;
 	g_autoptr(GError) error = NULL;
@@ -269,7 +269,8 @@ static void test_sign_verify_inline(void)
 static void test_sign_verify_detached(void)
 {
 	g_autoptr(GBytes) cms = sign_ok("signer", TRUE);
-	g_autoptr(RotaKeyring) keyring = g_new0(RotaKeyring, 1);
+	g_auto(RotaKeyring) keyring_storage = { 0 };
+	RotaKeyring *keyring = &keyring_storage;
 	g_autoptr(GBytes) content = NULL;
 	g_autoptr(GError) error = NULL;
 	gboolean detached = FALSE;
@@ -302,7 +303,8 @@ static void test_sign_verify_detached(void)
 static void test_empty_content(void)
 {
 	RotaSigner signer = { 0 };
-	g_autoptr(RotaKeyring) keyring = g_new0(RotaKeyring, 1);
+	g_auto(RotaKeyring) keyring_storage = { 0 };
+	RotaKeyring *keyring = &keyring_storage;
 	g_autoptr(GBytes) cms = NULL;
 	g_autoptr(GError) error = NULL;
 
@@ -319,7 +321,8 @@ static void test_tampered(void)
 {
 	g_autoptr(GBytes) detached = sign_ok("signer", TRUE);
 	g_autoptr(GBytes) inline_cms = sign_ok("signer", FALSE);
-	g_autoptr(RotaKeyring) keyring = g_new0(RotaKeyring, 1);
+	g_auto(RotaKeyring) keyring_storage = { 0 };
+	RotaKeyring *keyring = &keyring_storage;
 	g_autoptr(GError) error = NULL;
 	g_autofree gchar *changed = g_strdup(payload);
 	g_autofree guint8 *der = NULL;
@@ -335,7 +338,8 @@ static void test_tampered(void)
 	g_clear_error(&error);
 
 	/* flip one byte of the embedded manifest */
-	der = g_memdup2(g_bytes_get_data(inline_cms, &len), len);
+	len = g_bytes_get_size(inline_cms);
+	der = g_memdup2(g_bytes_get_data(inline_cms, NULL), len);
 	hit = find_bytes(der, len, "rota-test");
 	g_assert_nonnull(hit);
 	hit[0] ^= 1;
@@ -350,8 +354,10 @@ static void test_tampered(void)
 
 static void test_untrusted(void)
 {
-	g_autoptr(RotaKeyring) keyring = g_new0(RotaKeyring, 1);
-	g_autoptr(RotaKeyring) other = g_new0(RotaKeyring, 1);
+	g_auto(RotaKeyring) keyring_storage = { 0 };
+	RotaKeyring *keyring = &keyring_storage;
+	g_auto(RotaKeyring) other_storage = { 0 };
+	RotaKeyring *other = &other_storage;
 
 	keyring_init(keyring, "keyring.pem");
 	keyring_init(other, "other-root.pem");
@@ -362,7 +368,8 @@ static void test_untrusted(void)
 
 static void test_validity(void)
 {
-	g_autoptr(RotaKeyring) keyring = g_new0(RotaKeyring, 1);
+	g_auto(RotaKeyring) keyring_storage = { 0 };
+	RotaKeyring *keyring = &keyring_storage;
 
 	keyring_init(keyring, "keyring.pem");
 	assert_verify_fails("expired", keyring, "signature verification failed: Verify error: certificate has expired");
@@ -374,7 +381,8 @@ static void test_validity(void)
 
 static void test_purpose(void)
 {
-	g_autoptr(RotaKeyring) keyring = g_new0(RotaKeyring, 1);
+	g_auto(RotaKeyring) keyring_storage = { 0 };
+	RotaKeyring *keyring = &keyring_storage;
 	g_autoptr(GBytes) cms = sign_ok("signer", TRUE);
 	g_autoptr(GError) error = NULL;
 
@@ -409,7 +417,8 @@ static void test_purpose(void)
 
 static void test_crl(void)
 {
-	g_autoptr(RotaKeyring) keyring = g_new0(RotaKeyring, 1);
+	g_auto(RotaKeyring) keyring_storage = { 0 };
+	RotaKeyring *keyring = &keyring_storage;
 
 	keyring_init(keyring, "keyring-crl.pem");
 	/* warns "Detected CRL but CRL checking is disabled!" (a g_message) */
@@ -426,7 +435,8 @@ static void test_crl(void)
 
 static void test_partial_chain(void)
 {
-	g_autoptr(RotaKeyring) keyring = g_new0(RotaKeyring, 1);
+	g_auto(RotaKeyring) keyring_storage = { 0 };
+	RotaKeyring *keyring = &keyring_storage;
 	g_autoptr(GBytes) cms = sign_ok("signer", TRUE);
 	g_autoptr(GPtrArray) chain = NULL;
 	g_autoptr(GError) error = NULL;
@@ -441,7 +451,8 @@ static void test_partial_chain(void)
 
 static void test_keyring_sources(void)
 {
-	g_autoptr(RotaKeyring) keyring = g_new0(RotaKeyring, 1);
+	g_auto(RotaKeyring) keyring_storage = { 0 };
+	RotaKeyring *keyring = &keyring_storage;
 	g_autoptr(GBytes) cms = sign_ok("signer", TRUE);
 	g_autoptr(GError) error = NULL;
 
@@ -485,7 +496,8 @@ static void test_keyring_sources(void)
 
 static void test_signing_time(void)
 {
-	g_autoptr(RotaKeyring) keyring = g_new0(RotaKeyring, 1);
+	g_auto(RotaKeyring) keyring_storage = { 0 };
+	RotaKeyring *keyring = &keyring_storage;
 	g_autoptr(GBytes) past = sign_at("expired", "20000601120000Z");
 	g_autoptr(GBytes) future = sign_at("notyet", "20950601120000Z");
 	g_autoptr(GError) error = NULL;
@@ -521,7 +533,8 @@ static void test_two_signers(void)
 	g_autoptr(BIO) in = BIO_new_mem_buf(manifest, strlen(manifest));
 	g_autoptr(CMS_ContentInfo) ci = NULL;
 	g_autoptr(GBytes) cms = NULL;
-	g_autoptr(RotaKeyring) keyring = g_new0(RotaKeyring, 1);
+	g_auto(RotaKeyring) keyring_storage = { 0 };
+	RotaKeyring *keyring = &keyring_storage;
 	g_autoptr(GError) error = NULL;
 	unsigned int flags = CMS_BINARY | CMS_NOSMIMECAP | CMS_PARTIAL;
 
@@ -607,7 +620,8 @@ static void test_invalid_cms(void)
 {
 	g_autoptr(GBytes) garbage = g_bytes_new_static("\x30\x03garbage", 9);
 	g_autoptr(GBytes) empty = g_bytes_new_static("", 0);
-	g_autoptr(RotaKeyring) keyring = g_new0(RotaKeyring, 1);
+	g_auto(RotaKeyring) keyring_storage = { 0 };
+	RotaKeyring *keyring = &keyring_storage;
 	GBytes *inputs[] = { garbage, empty };
 
 	keyring_init(keyring, "keyring.pem");
@@ -637,7 +651,8 @@ static void test_enveloped(void)
 	g_autofree gchar *dir = g_dir_make_tmp("rota-sig-XXXXXX", NULL);
 	g_autofree gchar *cert = pki("signer.cert.pem");
 	g_autoptr(GBytes) cms = NULL;
-	g_autoptr(RotaKeyring) keyring = g_new0(RotaKeyring, 1);
+	g_auto(RotaKeyring) keyring_storage = { 0 };
+	RotaKeyring *keyring = &keyring_storage;
 	g_autoptr(GError) error = NULL;
 	gboolean detached = TRUE;
 	gsize len = 0;
@@ -707,7 +722,8 @@ static void test_rsa_signer(void)
 {
 	g_autoptr(GBytes) cms = sign_ok("signer-rsa", FALSE);
 	g_autoptr(CMS_ContentInfo) ci = cms_from_bytes(cms);
-	g_autoptr(RotaKeyring) keyring = g_new0(RotaKeyring, 1);
+	g_auto(RotaKeyring) keyring_storage = { 0 };
+	RotaKeyring *keyring = &keyring_storage;
 	g_autoptr(GError) error = NULL;
 	CMS_SignerInfo *si = sk_CMS_SignerInfo_value(CMS_get0_SignerInfos(ci), 0);
 	X509_ALGOR *sig = NULL;
@@ -722,7 +738,8 @@ static void test_rsa_signer(void)
 static void test_chain_info(void)
 {
 	g_autoptr(GBytes) cms = sign_ok("signer", FALSE);
-	g_autoptr(RotaKeyring) keyring = g_new0(RotaKeyring, 1);
+	g_auto(RotaKeyring) keyring_storage = { 0 };
+	RotaKeyring *keyring = &keyring_storage;
 	g_autoptr(GPtrArray) chain = NULL;
 	g_autoptr(GPtrArray) certs = NULL;
 	g_autoptr(GError) error = NULL;
@@ -760,7 +777,8 @@ static void test_chain_info(void)
 static void test_expiring(void)
 {
 	g_autoptr(GBytes) cms = sign_ok("expiring", TRUE);
-	g_autoptr(RotaKeyring) keyring = g_new0(RotaKeyring, 1);
+	g_auto(RotaKeyring) keyring_storage = { 0 };
+	RotaKeyring *keyring = &keyring_storage;
 	g_autoptr(GPtrArray) chain = NULL;
 	g_autoptr(GError) error = NULL;
 	gint64 left;
@@ -790,7 +808,8 @@ static void test_openssl_interop(void)
 	g_autofree gchar *out = NULL;
 	g_autoptr(GBytes) inline_cms = sign_ok("signer", FALSE);
 	g_autoptr(GBytes) detached_cms = sign_ok("signer", TRUE);
-	g_autoptr(RotaKeyring) keyring = g_new0(RotaKeyring, 1);
+	g_auto(RotaKeyring) keyring_storage = { 0 };
+	RotaKeyring *keyring = &keyring_storage;
 	g_autoptr(GError) error = NULL;
 
 	g_assert_true(write_bytes(inline_path, inline_cms));
@@ -826,11 +845,12 @@ static void test_openssl_interop(void)
 /* Content beyond INT_MAX bytes: the limit of BIO_new_mem_buf. */
 static void test_large_content(void)
 {
-	g_autofree gchar *dir = g_dir_make_tmp("rota-sig-XXXXXX", NULL);
-	g_autofree gchar *path = g_build_filename(dir, "big", NULL);
+	g_autofree gchar *dir = NULL;
+	g_autofree gchar *path = NULL;
 	gsize len = (gsize)G_MAXINT32 + 4097;
 	RotaSigner signer = { 0 };
-	g_autoptr(RotaKeyring) keyring = g_new0(RotaKeyring, 1);
+	g_auto(RotaKeyring) keyring_storage = { 0 };
+	RotaKeyring *keyring = &keyring_storage;
 	g_autoptr(GBytes) cms = NULL;
 	g_autoptr(GError) error = NULL;
 	guint8 *map;
@@ -840,6 +860,8 @@ static void test_large_content(void)
 		g_test_skip("needs -m slow");
 		return;
 	}
+	dir = g_dir_make_tmp("rota-sig-XXXXXX", NULL);
+	path = g_build_filename(dir, "big", NULL);
 	fd = open(path, O_RDWR | O_CREAT, 0600);
 	g_assert_cmpint(fd, >=, 0);
 	g_assert_cmpint(ftruncate(fd, (off_t)len), ==, 0);
@@ -895,7 +917,8 @@ static void test_pkcs11_softhsm(void)
 	g_autofree gchar *dir = NULL;
 	g_autofree gchar *conf = NULL;
 	RotaSigner signer = { 0 };
-	g_autoptr(RotaKeyring) keyring = g_new0(RotaKeyring, 1);
+	g_auto(RotaKeyring) keyring_storage = { 0 };
+	RotaKeyring *keyring = &keyring_storage;
 	g_autoptr(GBytes) cms = NULL;
 	g_autoptr(GPtrArray) chain = NULL;
 	g_autoptr(GError) error = NULL;

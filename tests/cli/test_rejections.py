@@ -1,0 +1,253 @@
+"""Bad input to `rota bundle`, `info` and `extract`: each gets one clear
+error line naming the file, field or offset, exit 1, and leaves nothing
+half-written behind."""
+import os
+import shutil
+
+import pytest
+
+from conftest import fails, make_input, run, signer_args
+
+KEYRING = "keyring.pem"
+
+
+def keyring(pki):
+    return f"--keyring={pki / KEYRING}"
+
+
+# ---- bundle creation ----
+
+def refuse_bundle(pki, indir, out, match, args=None):
+    fails("bundle", *(args or signer_args(pki)), indir, out, match=match)
+    assert not out.exists()
+    assert not (indir / ".rota-workdir").exists()
+
+
+def test_missing_manifest(tmp_path, pki):
+    indir = make_input(tmp_path / "in")
+    (indir / "manifest.raucm").unlink()
+    refuse_bundle(pki, indir, tmp_path / "b.raucb", "manifest file is missing")
+
+
+def test_empty_manifest(tmp_path, pki):
+    indir = make_input(tmp_path / "in")
+    (indir / "manifest.raucm").write_text("")
+    refuse_bundle(pki, indir, tmp_path / "b.raucb", "manifest.raucm: manifest is empty")
+
+
+def test_unknown_format(tmp_path, pki):
+    indir = make_input(tmp_path / "in", fmt="squashy")
+    refuse_bundle(pki, indir, tmp_path / "b.raucb", "Invalid format value 'squashy' in group '[bundle]'")
+
+
+def test_unknown_key(tmp_path, pki):
+    indir = make_input(tmp_path / "in", extra_manifest="[image.extra]\nfilename=appfs.img\ncolour=blue\n")
+    refuse_bundle(pki, indir, tmp_path / "b.raucb", "Invalid key 'colour' in group '[image.extra]'")
+
+
+def test_image_missing(tmp_path, pki):
+    indir = make_input(tmp_path / "in")
+    (indir / "appfs.img").unlink()
+    refuse_bundle(pki, indir, tmp_path / "b.raucb", "image file 'appfs.img' for slot 'appfs' does not exist")
+
+
+@pytest.mark.parametrize("name", ["../outside.img", "/etc/passwd", "sub/dir.img"])
+def test_filename_with_path(tmp_path, pki, name):
+    indir = make_input(tmp_path / "in", extra_manifest=f"[image.extra]\nfilename={name}\n")
+    refuse_bundle(pki, indir, tmp_path / "b.raucb", f"Image filename {name} must not contain '/'")
+
+
+def test_symlink_escaping_inputdir(tmp_path, pki):
+    indir = make_input(tmp_path / "in")
+    (tmp_path / "secret.img").write_bytes(b"x" * 4096)
+    (indir / "appfs.img").unlink()
+    (indir / "appfs.img").symlink_to("../secret.img")
+    refuse_bundle(pki, indir, tmp_path / "b.raucb", "symlinks containing slashes are not supported")
+    (indir / "appfs.img").unlink()
+    (indir / "appfs.img").symlink_to(tmp_path / "secret.img")
+    refuse_bundle(pki, indir, tmp_path / "b.raucb", "absolute symlinks are not supported")
+
+
+def test_special_file_refused(tmp_path, pki):
+    indir = make_input(tmp_path / "in")
+    os.mkfifo(indir / "fifo")
+    refuse_bundle(pki, indir, tmp_path / "b.raucb", "only regular files, directories and symlinks")
+
+
+def test_key_does_not_match_cert(tmp_path, pki):
+    indir = make_input(tmp_path / "in")
+    args = [f"--cert={pki / 'signer.cert.pem'}", f"--key={pki / 'other.key.pem'}"]
+    line = fails("bundle", *args, indir, tmp_path / "b.raucb", match="does not match")
+    assert "other.key.pem" in line
+    assert not (tmp_path / "b.raucb").exists()
+
+
+def test_missing_cert(tmp_path, pki):
+    indir = make_input(tmp_path / "in")
+    fails("bundle", indir, tmp_path / "b.raucb", match="Cert and key files must be provided")
+
+
+def test_output_exists_and_inside_input(tmp_path, pki):
+    indir = make_input(tmp_path / "in")
+    existing = tmp_path / "exists.raucb"
+    existing.write_bytes(b"keep me")
+    fails("bundle", *signer_args(pki), indir, existing, match="already exists")
+    assert existing.read_bytes() == b"keep me"
+    refuse_bundle(pki, indir, indir / "b.raucb", "outside input directory")
+
+
+# ---- signer checks at info ----
+
+@pytest.mark.parametrize("signer,match", [
+    ("expired", "certificate has expired"),
+    ("notyet", "certificate is not yet valid"),
+    ("other", "unable to get local issuer certificate"),
+    ("serverauth", "unsuitable certificate purpose"),
+])
+def test_bad_signer(tmp_path, pki, signer, match):
+    indir = make_input(tmp_path / "in")
+    bundle = tmp_path / "b.raucb"
+    args = [f"--cert={pki / (signer + '.cert.pem')}", f"--key={pki / (signer + '.key.pem')}"]
+    if signer != "other":
+        args.append(f"--intermediate={pki / 'intermediate.pem'}")
+    run("bundle", *args, indir, bundle)
+    fails("info", keyring(pki), bundle, match=match)
+    fails("extract", keyring(pki), bundle, tmp_path / "out", match=match)
+    assert not (tmp_path / "out").exists()
+    if signer in ("expired", "notyet"):
+        run("info", keyring(pki), "--no-check-time", bundle)
+
+
+def test_codesign_purpose(tmp_path, pki):
+    indir = make_input(tmp_path / "in")
+    bundle = tmp_path / "b.raucb"
+    run("bundle", *signer_args(pki, "codesign"), indir, bundle)
+    fails("info", keyring(pki), bundle, match="unsuitable certificate purpose")
+    conf = tmp_path / "system.conf"
+    conf.write_text(f"[system]\ncompatible=rota-test\n[keyring]\npath={pki / KEYRING}\ncheck-purpose=codesign\n")
+    run("--conf", conf, "info", bundle)
+
+
+def test_revoked_signer(tmp_path, pki):
+    indir = make_input(tmp_path / "in")
+    bundle = tmp_path / "b.raucb"
+    run("bundle", *signer_args(pki, "revoked"), indir, bundle)
+    conf = tmp_path / "system.conf"
+    conf.write_text(f"[keyring]\npath={pki / 'keyring-crl.pem'}\ncheck-crl=true\n")
+    fails("--conf", conf, "info", bundle, match="certificate revoked")
+    good = tmp_path / "good.raucb"
+    run("bundle", *signer_args(pki), make_input(tmp_path / "in2"), good)
+    run("--conf", conf, "info", good)
+
+
+# ---- damaged bundle files ----
+
+def payload_size(data):
+    return len(data) - 8 - int.from_bytes(data[-8:], "big")
+
+
+def damaged(tmp_path, bundle, edit):
+    data = bytearray(bundle.read_bytes())
+    edit(data)
+    out = tmp_path / "damaged.raucb"
+    out.write_bytes(bytes(data))
+    return out
+
+
+def test_truncated_bundle(tmp_path, make_bundle, pki):
+    bundle = make_bundle("verity")
+    data = bundle.read_bytes()
+    cut = tmp_path / "cut.raucb"
+    cut.write_bytes(data[:len(data) - 100])
+    fails("info", keyring(pki), cut, match="cut.raucb")
+    cut.write_bytes(data[:5])
+    fails("info", keyring(pki), cut, match="too small for a bundle")
+
+
+def test_size_field_outside_file(tmp_path, make_bundle, pki):
+    bundle = make_bundle("verity")
+    out = damaged(tmp_path, bundle, lambda d: d.__setitem__(slice(-8, None), (len(d) * 2).to_bytes(8, "big")))
+    fails("info", keyring(pki), out, match="exceeds bundle size")
+    out = damaged(tmp_path, bundle, lambda d: d.__setitem__(slice(-8, None), (70000).to_bytes(8, "big")))
+    # The file is smaller than 70000 bytes plus trailer, or the limit applies.
+    fails("info", keyring(pki), out, match="Signature size (70000) exceeds")
+
+
+def test_signature_too_large(tmp_path, make_bundle, pki):
+    bundle = make_bundle("verity", images={"rootfs": ("rootfs.img", 200 * 1024)})
+    out = damaged(tmp_path, bundle, lambda d: d.__setitem__(slice(-8, None), (65537).to_bytes(8, "big")))
+    fails("info", keyring(pki), out, match="exceeds max-bundle-signature-size (65536)")
+
+
+def test_empty_and_garbage_signature(tmp_path, make_bundle, pki):
+    bundle = make_bundle("verity")
+    out = damaged(tmp_path, bundle, lambda d: d.__setitem__(slice(-8, None), bytes(8)))
+    fails("info", keyring(pki), out, match="Signature size is 0")
+
+    def garbage(d):
+        p = payload_size(d)
+        d[p:len(d) - 8] = bytes((i * 37) & 0xff for i in range(len(d) - 8 - p))
+    out = damaged(tmp_path, bundle, garbage)
+    fails("info", keyring(pki), out, match="Signature data is no valid CMS")
+
+
+def test_flipped_payload_byte_verity(tmp_path, make_bundle, pki):
+    bundle = make_bundle("verity")
+    offset = 3 * 4096 + 123
+    out = damaged(tmp_path, bundle, lambda d: d.__setitem__(offset, d[offset] ^ 0x01))
+    run("info", keyring(pki), out)  # the manifest is signed and intact
+    fails("extract", keyring(pki), out, tmp_path / "x", match=f"data block at offset {3 * 4096}")
+    assert not (tmp_path / "x").exists()
+
+
+def test_flipped_hash_tree_byte(tmp_path, make_bundle, pki):
+    bundle = make_bundle("verity")
+    data = bundle.read_bytes()
+    out = damaged(tmp_path, bundle, lambda d: d.__setitem__(payload_size(data) - 4096 + 7,
+                                                            d[payload_size(data) - 4096 + 7] ^ 0x80))
+    fails("extract", keyring(pki), out, tmp_path / "x", match="hash tree block at offset")
+
+
+def test_flipped_signature_byte(tmp_path, make_bundle, pki):
+    bundle = make_bundle("verity")
+    # The signature value is the last element of the CMS: flip a byte near its end.
+    out = damaged(tmp_path, bundle, lambda d: d.__setitem__(len(d) - 20, d[len(d) - 20] ^ 0x01))
+    fails("info", keyring(pki), out, match="damaged.raucb")
+
+
+def test_flipped_manifest_byte(tmp_path, make_bundle, pki):
+    bundle = make_bundle("verity")
+    data = bundle.read_bytes()
+    at = data.rindex(b"compatible=rota-test") + len("compatible=")
+    out = damaged(tmp_path, bundle, lambda d: d.__setitem__(at, ord("R")))
+    fails("info", keyring(pki), out, match="signature verification failed")
+
+
+def test_flipped_payload_byte_plain(tmp_path, make_bundle, pki):
+    bundle = make_bundle("plain")
+    out = damaged(tmp_path, bundle, lambda d: d.__setitem__(5000, d[5000] ^ 0x01))
+    fails("info", keyring(pki), out, match="signature verification failed")
+    fails("extract", keyring(pki), out, tmp_path / "x", match="signature verification failed")
+    assert not (tmp_path / "x").exists()
+
+
+def test_plain_payload_over_2gib(tmp_path, make_bundle, pki):
+    """A plain payload beyond INT32_MAX is refused before any hashing (CVE-2026-34155)."""
+    small = make_bundle("plain").read_bytes()
+    cms = small[payload_size(small):]
+    big = tmp_path / "big.raucb"
+    with open(big, "wb") as f:
+        f.truncate(2 * 1024 ** 3 + 4096)  # sparse
+        f.seek(0, os.SEEK_END)
+        f.write(cms)
+    fails("info", keyring(pki), big, match="exceeds maximum for bundles using plain format (2 GiB)")
+
+
+def test_extract_into_existing_dir(tmp_path, make_bundle, pki):
+    bundle = make_bundle("verity")
+    (tmp_path / "exists").mkdir()
+    fails("extract", keyring(pki), bundle, tmp_path / "exists", match="output directory")
+
+
+def test_missing_bundle(tmp_path, pki):
+    fails("info", keyring(pki), tmp_path / "nope.raucb", match="No such file")
