@@ -1,74 +1,514 @@
-/* config.c — reads system.conf with GKeyFile (see config.h). */
+/* config.c — loads system.conf with GKeyFile. Every key is taken out of the
+ * key file as it is read; what is left afterwards is unknown and warned
+ * about, so typos do not pass silently. */
 #include "config.h"
+
+#include <string.h>
 
 #include "bundle/bundle.h"
 #include "common/error.h"
 
-void rota_config_free(RotaConfig *config)
+const gchar *rota_slot_state_name(RotaSlotState state)
 {
-	if (!config)
+	switch (state) {
+	case ROTA_SLOT_BOOTED:
+		return "booted";
+	case ROTA_SLOT_ACTIVE:
+		return "active";
+	default:
+		return "inactive";
+	}
+}
+
+static void slot_free(RotaSlot *s)
+{
+	g_free(s->name);
+	g_free(s->sclass);
+	g_free(s->device);
+	g_free(s->type);
+	g_free(s->bootname);
+	g_free(s->description);
+	g_free(s->parent_name);
+	g_free(s->extra_mount_opts);
+	g_free(s->extra_mkfs_opts);
+	g_free(s->mount_point);
+	g_free(s);
+}
+
+void rota_config_free(RotaConfig *c)
+{
+	if (!c)
 		return;
-	g_free(config->path);
-	g_free(config->compatible);
-	rota_keyring_clear(&config->keyring);
-	g_free(config);
+	g_free(c->path);
+	g_free(c->compatible);
+	g_free(c->bootloader);
+	g_free(c->mountprefix);
+	g_free(c->data_directory);
+	g_free(c->statusfile);
+	g_free(c->min_bundle_version);
+	g_free(c->grubenv);
+	g_free(c->barebox_statename);
+	g_free(c->barebox_dtbpath);
+	g_free(c->variant);
+	rota_keyring_clear(&c->keyring);
+	g_free(c->streaming_sandbox_user);
+	g_free(c->streaming_tls_cert);
+	g_free(c->streaming_tls_key);
+	g_free(c->streaming_tls_ca);
+	g_strfreev(c->streaming_send_headers);
+	g_free(c->encryption_key);
+	g_free(c->encryption_cert);
+	g_free(c->handler_system_info);
+	g_free(c->handler_pre_install);
+	g_free(c->handler_post_install);
+	g_free(c->custom_bootloader_backend);
+	if (c->slots)
+		g_ptr_array_unref(c->slots);
+	g_free(c);
 }
 
-static gchar *path_relative_to(const gchar *conf, gchar *value)
+RotaSlot *rota_config_find_slot(const RotaConfig *c, const gchar *name)
 {
-	g_autofree gchar *dir = NULL;
-
-	if (!value || g_path_is_absolute(value))
-		return value;
-	dir = g_path_get_dirname(conf);
-	gchar *abs = g_build_filename(dir, value, NULL);
-	g_free(value);
-	return abs;
+	for (guint i = 0; i < c->slots->len; i++) {
+		RotaSlot *s = c->slots->pdata[i];
+		if (g_strcmp0(s->name, name) == 0)
+			return s;
+	}
+	return NULL;
 }
 
-static gboolean get_bool(GKeyFile *kf, const gchar *path, const gchar *group, const gchar *key, gboolean *out,
-			 GError **error)
-{
-	g_autoptr(GError) local = NULL;
+/* ---- a reader that consumes keys ---- */
 
-	if (!g_key_file_has_key(kf, group, key, NULL))
+typedef struct {
+	GKeyFile *kf;
+	const gchar *path;   /* for messages */
+	gchar *dir;          /* for relative paths */
+} Reader;
+
+static void invalid(GError **error, const Reader *r, const gchar *group, const gchar *key, const gchar *what)
+{
+	g_set_error(error, ROTA_ERROR, ROTA_ERROR_INVALID, "%s: [%s] %s: %s", r->path, group, key, what);
+}
+
+/* Optional string; empty is unset. */
+static gchar *take_str(Reader *r, const gchar *group, const gchar *key)
+{
+	gchar *v = g_key_file_get_string(r->kf, group, key, NULL);
+
+	g_key_file_remove_key(r->kf, group, key, NULL);
+	if (v && !*v)
+		g_clear_pointer(&v, g_free);
+	return v;
+}
+
+/* Optional path: relative to the config's directory; pkcs11: URIs as is. */
+static gchar *take_path(Reader *r, const gchar *group, const gchar *key)
+{
+	g_autofree gchar *v = take_str(r, group, key);
+
+	if (!v || g_path_is_absolute(v) || g_str_has_prefix(v, "pkcs11:"))
+		return g_steal_pointer(&v);
+	return g_build_filename(r->dir, v, NULL);
+}
+
+static gboolean take_bool(Reader *r, const gchar *group, const gchar *key, gboolean def, gboolean *out, GError **error)
+{
+	g_autofree gchar *v = take_str(r, group, key);
+
+	*out = def;
+	if (!v)
 		return TRUE;
-	*out = g_key_file_get_boolean(kf, group, key, &local);
-	if (local) {
-		g_set_error(error, ROTA_ERROR, ROTA_ERROR_INVALID, "%s: [%s] %s: not a boolean", path, group, key);
+	if (g_str_equal(v, "true") || g_str_equal(v, "1"))
+		*out = TRUE;
+	else if (g_str_equal(v, "false") || g_str_equal(v, "0"))
+		*out = FALSE;
+	else {
+		g_autofree gchar *what = g_strdup_printf("'%s' is not a boolean (true or false)", v);
+		invalid(error, r, group, key, what);
 		return FALSE;
 	}
 	return TRUE;
 }
 
+static gboolean take_u64(Reader *r, const gchar *group, const gchar *key, guint64 def, guint64 min, guint64 *out,
+			 GError **error)
+{
+	g_autofree gchar *v = take_str(r, group, key);
+
+	*out = def;
+	if (!v)
+		return TRUE;
+	if (!g_ascii_string_to_unsigned(v, 10, min, G_MAXUINT64, out, NULL)) {
+		g_autofree gchar *what = g_strdup_printf("'%s' is not an integer >= %" G_GUINT64_FORMAT, v, min);
+		invalid(error, r, group, key, what);
+		return FALSE;
+	}
+	return TRUE;
+}
+
+static gboolean take_int(Reader *r, const gchar *group, const gchar *key, gint *out, GError **error)
+{
+	guint64 v;
+
+	if (!take_u64(r, group, key, 0, 0, &v, error))
+		return FALSE;
+	if (v > G_MAXINT) {
+		invalid(error, r, group, key, "value too large");
+		return FALSE;
+	}
+	*out = (gint)v;
+	return TRUE;
+}
+
+static void warn_leftovers(Reader *r, const gchar *group)
+{
+	g_auto(GStrv) keys = g_key_file_get_keys(r->kf, group, NULL, NULL);
+
+	for (gchar **k = keys; k && *k; k++)
+		g_warning("%s: unknown key '%s' in section [%s] ignored", r->path, *k, group);
+	g_key_file_remove_group(r->kf, group, NULL);
+}
+
+/* ---- sections ---- */
+
+static gboolean parse_bundle_formats(Reader *r, RotaConfig *c, GError **error)
+{
+	g_autofree gchar *v = take_str(r, "system", "bundle-formats");
+	g_auto(GStrv) items = NULL;
+	gboolean relative = FALSE, fixed = FALSE;
+	guint mask = 0;
+
+	c->bundle_formats = (1 << ROTA_FORMAT_PLAIN) | (1 << ROTA_FORMAT_VERITY) | (1 << ROTA_FORMAT_CRYPT);
+	if (!v)
+		return TRUE;
+	items = g_strsplit_set(v, " \t", -1);
+	mask = c->bundle_formats;
+	for (gchar **it = items; *it; it++) {
+		const gchar *name = *it;
+		gint sign = 0, bit = -1;
+		if (!*name)
+			continue;
+		if (name[0] == '+' || name[0] == '-') {
+			sign = name[0] == '+' ? 1 : -1;
+			name++;
+			relative = TRUE;
+		} else {
+			if (!fixed)
+				mask = 0;
+			fixed = TRUE;
+		}
+		for (gint f = ROTA_FORMAT_PLAIN; f <= ROTA_FORMAT_CRYPT; f++)
+			if (g_str_equal(name, rota_bundle_format_name(f)))
+				bit = f;
+		if (bit < 0) {
+			g_autofree gchar *what = g_strdup_printf("Invalid bundle format '%s'", name);
+			invalid(error, r, "system", "bundle-formats", what);
+			return FALSE;
+		}
+		if (sign < 0)
+			mask &= ~(1u << bit);
+		else
+			mask |= 1u << bit;
+	}
+	if (relative && fixed) {
+		invalid(error, r, "system", "bundle-formats", "mixing a fixed list with +/- modifiers is not allowed");
+		return FALSE;
+	}
+	if (!mask) {
+		invalid(error, r, "system", "bundle-formats", "no remaining formats");
+		return FALSE;
+	}
+	c->bundle_formats = mask;
+	return TRUE;
+}
+
+static gboolean parse_variant(Reader *r, RotaConfig *c, GError **error)
+{
+	g_autofree gchar *name = take_str(r, "system", "variant-name");
+	g_autofree gchar *file = take_str(r, "system", "variant-file");
+	gboolean dtb = FALSE;
+
+	if (!take_bool(r, "system", "variant-dtb", FALSE, &dtb, error))
+		return FALSE;
+	if ((name != NULL) + (file != NULL) + (dtb != FALSE) > 1) {
+		invalid(error, r, "system", "variant-*", "Only one of the keys 'variant-file', 'variant-dtb', 'variant-name' is allowed");
+		return FALSE;
+	}
+	if (name) {
+		c->variant = g_steal_pointer(&name);
+	} else if (file || dtb) {
+		const gchar *src = file ? file : "/sys/firmware/devicetree/base/compatible";
+		g_autofree gchar *content = NULL;
+		g_autoptr(GError) local = NULL;
+		if (!g_file_get_contents(src, &content, NULL, &local)) {
+			g_autofree gchar *what = g_strdup_printf("cannot read variant from %s: %s", src, local->message);
+			invalid(error, r, "system", file ? "variant-file" : "variant-dtb", what);
+			return FALSE;
+		}
+		c->variant = g_strdup(g_strchomp(content));
+	}
+	return TRUE;
+}
+
+static gboolean parse_system(Reader *r, RotaConfig *c, GError **error)
+{
+	static const gchar *const loaders[] = {"barebox", "grub", "uboot", "efi", "custom", "noop", NULL};
+	g_autofree gchar *statusfile = NULL;
+
+	if (!g_key_file_has_group(r->kf, "system")) {
+		g_set_error(error, ROTA_ERROR, ROTA_ERROR_INVALID, "%s: missing section [system]", r->path);
+		return FALSE;
+	}
+	c->compatible = take_str(r, "system", "compatible");
+	if (!c->compatible) {
+		invalid(error, r, "system", "compatible", "System compatible string is not set");
+		return FALSE;
+	}
+	c->bootloader = take_str(r, "system", "bootloader");
+	if (!c->bootloader || !g_strv_contains(loaders, c->bootloader)) {
+		g_autofree gchar *what = c->bootloader ? g_strdup_printf("Unsupported bootloader '%s' selected in system config", c->bootloader)
+						       : g_strdup("No bootloader selected in system config");
+		invalid(error, r, "system", "bootloader", what);
+		return FALSE;
+	}
+	c->mountprefix = take_str(r, "system", "mountprefix");
+	if (!c->mountprefix)
+		c->mountprefix = g_strdup("/mnt/rauc/");
+	c->data_directory = take_path(r, "system", "data-directory");
+	statusfile = take_str(r, "system", "statusfile");
+	if (g_strcmp0(statusfile, "per-slot") == 0) {
+		if (c->data_directory) {
+			invalid(error, r, "system", "statusfile", "Using data-directory= with statusfile=per-slot is not supported.");
+			return FALSE;
+		}
+	} else if (statusfile) {
+		c->statusfile = g_path_is_absolute(statusfile) ? g_steal_pointer(&statusfile)
+							       : g_build_filename(r->dir, statusfile, NULL);
+	} else if (c->data_directory) {
+		c->statusfile = g_build_filename(c->data_directory, "central.raucs", NULL);
+	}
+	c->min_bundle_version = take_str(r, "system", "min-bundle-version");
+	if (!parse_bundle_formats(r, c, error) || !parse_variant(r, c, error) ||
+	    !take_bool(r, "system", "activate-installed", TRUE, &c->activate_installed, error) ||
+	    !take_int(r, "system", "boot-attempts", &c->boot_attempts, error) ||
+	    !take_int(r, "system", "boot-attempts-primary", &c->boot_attempts_primary, error) ||
+	    !take_u64(r, "system", "max-bundle-download-size", 8388608, 1, &c->max_download_size, error) ||
+	    !take_u64(r, "system", "max-bundle-signature-size", ROTA_MAX_SIGNATURE_SIZE, 1, &c->max_signature_size, error) ||
+	    !take_bool(r, "system", "perform-pre-check", FALSE, &c->perform_pre_check, error) ||
+	    !take_bool(r, "system", "prevent-late-fallback", FALSE, &c->prevent_late_fallback, error))
+		return FALSE;
+	if ((c->boot_attempts || c->boot_attempts_primary) && !g_str_equal(c->bootloader, "uboot") &&
+	    !g_str_equal(c->bootloader, "barebox")) {
+		g_autofree gchar *what = g_strdup_printf("Configuring boot attempts is valid for uboot or barebox only (not for %s)",
+							 c->bootloader);
+		invalid(error, r, "system", "boot-attempts", what);
+		return FALSE;
+	}
+	/* Keys of one bootloader are unknown for the others. */
+	if (g_str_equal(c->bootloader, "grub")) {
+		c->grubenv = take_path(r, "system", "grubenv");
+		if (!c->grubenv)
+			c->grubenv = g_strdup("/boot/grub/grubenv");
+	} else if (g_str_equal(c->bootloader, "barebox")) {
+		c->barebox_statename = take_str(r, "system", "barebox-statename");
+		c->barebox_dtbpath = take_str(r, "system", "barebox-dtbpath");
+	} else if (g_str_equal(c->bootloader, "efi")) {
+		if (!take_bool(r, "system", "efi-use-bootnext", TRUE, &c->efi_use_bootnext, error))
+			return FALSE;
+	} else if (g_str_equal(c->bootloader, "custom")) {
+		c->custom_bootloader_backend = take_path(r, "handlers", "bootloader-custom-backend");
+		if (!c->custom_bootloader_backend) {
+			invalid(error, r, "handlers", "bootloader-custom-backend", "No custom bootloader backend defined");
+			return FALSE;
+		}
+	}
+	warn_leftovers(r, "system");
+	return TRUE;
+}
+
+static gboolean parse_keyring(Reader *r, RotaConfig *c, GError **error)
+{
+	RotaKeyring *k = &c->keyring;
+
+	if (!g_key_file_has_group(r->kf, "keyring"))
+		return TRUE;
+	k->path = take_path(r, "keyring", "path");
+	k->directory = take_path(r, "keyring", "directory");
+	k->check_purpose = take_str(r, "keyring", "check-purpose");
+	if (!take_bool(r, "keyring", "check-crl", FALSE, &k->check_crl, error) ||
+	    !take_bool(r, "keyring", "allow-partial-chain", FALSE, &k->allow_partial_chain, error) ||
+	    !take_bool(r, "keyring", "use-bundle-signing-time", FALSE, &k->use_bundle_signing_time, error))
+		return FALSE;
+	warn_leftovers(r, "keyring");
+	return TRUE;
+}
+
+static gboolean parse_streaming_and_more(Reader *r, RotaConfig *c, GError **error)
+{
+	static const gchar *const headers[] = {"boot-id", "transaction-id", "machine-id", "system-version",
+					       "serial", "variant", "uptime", NULL};
+
+	if (g_key_file_has_group(r->kf, "streaming")) {
+		c->streaming_sandbox_user = take_str(r, "streaming", "sandbox-user");
+		c->streaming_tls_cert = take_path(r, "streaming", "tls-cert");
+		c->streaming_tls_key = take_path(r, "streaming", "tls-key");
+		c->streaming_tls_ca = take_path(r, "streaming", "tls-ca");
+		c->streaming_send_headers = g_key_file_get_string_list(r->kf, "streaming", "send-headers", NULL, NULL);
+		g_key_file_remove_key(r->kf, "streaming", "send-headers", NULL);
+		for (gchar **h = c->streaming_send_headers; h && *h; h++) {
+			if (!g_strv_contains(headers, *h)) {
+				g_autofree gchar *what = g_strdup_printf("Automatic HTTP header '%s' not supported", *h);
+				invalid(error, r, "streaming", "send-headers", what);
+				return FALSE;
+			}
+		}
+		warn_leftovers(r, "streaming");
+	}
+	if (g_key_file_has_group(r->kf, "encryption")) {
+		c->encryption_key = take_path(r, "encryption", "key");
+		c->encryption_cert = take_path(r, "encryption", "cert");
+		warn_leftovers(r, "encryption");
+	}
+	if (g_key_file_has_group(r->kf, "handlers")) {
+		c->handler_system_info = take_path(r, "handlers", "system-info");
+		c->handler_pre_install = take_path(r, "handlers", "pre-install");
+		c->handler_post_install = take_path(r, "handlers", "post-install");
+		warn_leftovers(r, "handlers");
+	}
+	return TRUE;
+}
+
+static gboolean parse_slot(Reader *r, RotaConfig *c, const gchar *group, GError **error)
+{
+	static const gchar *const types[] = {"raw",       "ext4",           "vfat",           "ubifs",
+					     "ubivol",    "nand",           "nor",            "boot-emmc",
+					     "boot-mbr-switch", "boot-gpt-switch", "boot-raw-fallback", NULL};
+	g_auto(GStrv) parts = g_strsplit(group, ".", -1);
+	RotaSlot *s;
+
+	if (g_strv_length(parts) != 3 || !*parts[1] || !*parts[2]) {
+		g_set_error(error, ROTA_ERROR, ROTA_ERROR_INVALID, "%s: Invalid slot name format: [%s]", r->path, group);
+		return FALSE;
+	}
+	s = g_new0(RotaSlot, 1);
+	g_ptr_array_add(c->slots, s);
+	s->name = g_strdup_printf("%s.%s", parts[1], parts[2]);
+	s->sclass = g_strdup(parts[1]);
+	s->device = take_path(r, group, "device");
+	if (!s->device) {
+		invalid(error, r, group, "device", "missing (required)");
+		return FALSE;
+	}
+	s->type = take_str(r, group, "type");
+	if (!s->type)
+		s->type = g_strdup("raw");
+	if (!g_strv_contains(types, s->type)) {
+		g_autofree gchar *what = g_strdup_printf("Unsupported slot type '%s'", s->type);
+		invalid(error, r, group, "type", what);
+		return FALSE;
+	}
+	s->bootname = take_str(r, group, "bootname");
+	if (s->bootname && strpbrk(s->bootname, " \t\n")) {
+		invalid(error, r, group, "bootname", "must not contain whitespace");
+		return FALSE;
+	}
+	s->description = take_str(r, group, "description");
+	s->parent_name = take_str(r, group, "parent");
+	s->extra_mount_opts = take_str(r, group, "extra-mount-opts");
+	s->extra_mkfs_opts = take_str(r, group, "extra-mkfs-opts");
+	if (!take_bool(r, group, "readonly", FALSE, &s->readonly, error) ||
+	    !take_bool(r, group, "allow-mounted", FALSE, &s->allow_mounted, error) ||
+	    !take_bool(r, group, "install-same", TRUE, &s->install_same, error) ||
+	    !take_bool(r, group, "resize", FALSE, &s->resize, error))
+		return FALSE;
+	warn_leftovers(r, group);
+	return TRUE;
+}
+
+/* Parents are flattened to the root parent; bootnames unique, not on children. */
+static gboolean link_slots(Reader *r, RotaConfig *c, GError **error)
+{
+	for (guint i = 0; i < c->slots->len; i++) {
+		RotaSlot *s = c->slots->pdata[i];
+		RotaSlot *p = s;
+		guint depth = 0;
+		g_autofree gchar *group = g_strdup_printf("slot.%s", s->name);
+
+		while (p->parent_name) {
+			RotaSlot *next = rota_config_find_slot(c, p->parent_name);
+			if (!next) {
+				g_autofree gchar *what = g_strdup_printf("Parent slot '%s' not found!", p->parent_name);
+				invalid(error, r, group, "parent", what);
+				return FALSE;
+			}
+			if (++depth > 100) {
+				invalid(error, r, group, "parent", "has a parent loop");
+				return FALSE;
+			}
+			p = next;
+		}
+		s->parent = p == s ? NULL : p;
+		if (s->parent && s->bootname) {
+			g_autofree gchar *what = g_strdup_printf("Child slot '%s' has bootname set", s->name);
+			invalid(error, r, group, "bootname", what);
+			return FALSE;
+		}
+		for (guint j = 0; j < i && s->bootname; j++) {
+			RotaSlot *o = c->slots->pdata[j];
+			if (g_strcmp0(o->bootname, s->bootname) == 0) {
+				g_autofree gchar *what = g_strdup_printf("Bootname '%s' is set on more than one slot", s->bootname);
+				invalid(error, r, group, "bootname", what);
+				return FALSE;
+			}
+		}
+	}
+	return TRUE;
+}
+
+static RotaConfig *config_new(void)
+{
+	RotaConfig *c = g_new0(RotaConfig, 1);
+	c->slots = g_ptr_array_new_with_free_func((GDestroyNotify)slot_free);
+	return c;
+}
+
+RotaConfig *rota_config_new_default(void)
+{
+	RotaConfig *c = config_new();
+	c->mountprefix = g_strdup("/mnt/rauc/");
+	c->bundle_formats = (1 << ROTA_FORMAT_PLAIN) | (1 << ROTA_FORMAT_VERITY) | (1 << ROTA_FORMAT_CRYPT);
+	c->max_signature_size = ROTA_MAX_SIGNATURE_SIZE;
+	c->max_download_size = 8388608;
+	c->activate_installed = TRUE;
+	return c;
+}
+
 RotaConfig *rota_config_load(const gchar *path, GError **error)
 {
 	g_autoptr(GKeyFile) kf = g_key_file_new();
-	g_autoptr(RotaConfig) c = g_new0(RotaConfig, 1);
+	g_autoptr(RotaConfig) c = config_new();
 	g_autoptr(GError) local = NULL;
-	RotaKeyring *k = &c->keyring;
+	g_autofree gchar *dir = g_path_get_dirname(path);
+	g_auto(GStrv) groups = NULL;
+	Reader r = {.kf = kf, .path = path, .dir = dir};
 
 	if (!g_key_file_load_from_file(kf, path, G_KEY_FILE_NONE, &local)) {
 		g_set_error(error, ROTA_ERROR, ROTA_ERROR_INVALID, "%s: cannot load system config: %s", path, local->message);
 		return NULL;
 	}
 	c->path = g_strdup(path);
-	c->compatible = g_key_file_get_string(kf, "system", "compatible", NULL);
-	c->max_signature_size = ROTA_MAX_SIGNATURE_SIZE;
-	if (g_key_file_has_key(kf, "system", "max-bundle-signature-size", NULL)) {
-		g_autofree gchar *v = g_key_file_get_string(kf, "system", "max-bundle-signature-size", NULL);
-		if (!v || !g_ascii_string_to_unsigned(v, 10, 1, G_MAXUINT64, &c->max_signature_size, NULL)) {
-			g_set_error(error, ROTA_ERROR, ROTA_ERROR_INVALID,
-				    "%s: [system] max-bundle-signature-size: '%s' is not a positive integer", path, v ? v : "");
-			return NULL;
+	if (!parse_system(&r, c, error) || !parse_keyring(&r, c, error) || !parse_streaming_and_more(&r, c, error))
+		return NULL;
+	groups = g_key_file_get_groups(kf, NULL);
+	for (gchar **g = groups; *g; g++) {
+		if (g_str_has_prefix(*g, "slot.")) {
+			if (!parse_slot(&r, c, *g, error))
+				return NULL;
+		} else {
+			g_warning("%s: unknown section [%s] ignored", path, *g);
 		}
 	}
-	k->path = path_relative_to(path, g_key_file_get_string(kf, "keyring", "path", NULL));
-	k->directory = path_relative_to(path, g_key_file_get_string(kf, "keyring", "directory", NULL));
-	k->check_purpose = g_key_file_get_string(kf, "keyring", "check-purpose", NULL);
-	if (!get_bool(kf, path, "keyring", "check-crl", &k->check_crl, error) ||
-	    !get_bool(kf, path, "keyring", "allow-partial-chain", &k->allow_partial_chain, error) ||
-	    !get_bool(kf, path, "keyring", "use-bundle-signing-time", &k->use_bundle_signing_time, error))
+	if (!link_slots(&r, c, error))
 		return NULL;
 	return g_steal_pointer(&c);
 }

@@ -1,21 +1,91 @@
-/* config.h — system.conf (system-conf.md). So far the parts that bundle
- * commands need: [keyring] and the signature size limit. */
+/* config.h — system.conf (system-conf.md): [system], [keyring],
+ * [streaming], [encryption], [handlers], [slot.<class>.<n>]. Loading
+ * validates every value; unknown keys and sections only warn, so a config
+ * written for a newer RAUC still loads. */
 #pragma once
 
 #include <glib.h>
 
+#include "bundle/manifest.h"
 #include "bundle/signature.h"
+
+typedef enum {
+	ROTA_SLOT_INACTIVE = 0,
+	ROTA_SLOT_ACTIVE,
+	ROTA_SLOT_BOOTED,
+} RotaSlotState;
+
+typedef struct _RotaSlot RotaSlot;
+struct _RotaSlot {
+	gchar *name;          /* "<class>.<index>" */
+	gchar *sclass;
+	gchar *device;        /* resolved against the config's directory */
+	gchar *type;          /* raw, ext4, vfat, ... */
+	gchar *bootname;
+	gchar *description;
+	gchar *parent_name;
+	RotaSlot *parent;     /* the root parent, or NULL for root slots */
+	gboolean readonly;
+	gboolean allow_mounted;
+	gboolean install_same;
+	gboolean resize;
+	gchar *extra_mount_opts;
+	gchar *extra_mkfs_opts;
+	/* runtime */
+	RotaSlotState state;
+	gchar *mount_point;   /* where it is mounted outside rota, or NULL */
+};
+
+const gchar *rota_slot_state_name(RotaSlotState state);
 
 typedef struct {
 	gchar *path;
 	gchar *compatible;
+	gchar *bootloader;
+	gchar *mountprefix;
+	gchar *data_directory;
+	gchar *statusfile;          /* central status file path, or NULL for per-slot */
+	guint bundle_formats;       /* bit (1 << RotaBundleFormat) per allowed format */
+	gchar *min_bundle_version;
+	gboolean activate_installed;
+	gint boot_attempts;
+	gint boot_attempts_primary;
+	gchar *grubenv;
+	gchar *barebox_statename;
+	gchar *barebox_dtbpath;
+	gboolean efi_use_bootnext;
+	guint64 max_download_size;
 	guint64 max_signature_size;
+	gchar *variant;             /* resolved from variant-name / variant-file / variant-dtb */
+	gboolean perform_pre_check;
+	gboolean prevent_late_fallback;
+
 	RotaKeyring keyring;
+
+	gchar *streaming_sandbox_user;
+	gchar *streaming_tls_cert;
+	gchar *streaming_tls_key;
+	gchar *streaming_tls_ca;
+	gchar **streaming_send_headers;
+
+	gchar *encryption_key;
+	gchar *encryption_cert;
+
+	gchar *handler_system_info;
+	gchar *handler_pre_install;
+	gchar *handler_post_install;
+	gchar *custom_bootloader_backend;
+
+	GPtrArray *slots;           /* RotaSlot*, in config order */
 } RotaConfig;
 
 void rota_config_free(RotaConfig *config);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(RotaConfig, rota_config_free)
 
-/* Loads path; relative keyring paths are taken relative to its directory.
- * Invalid values are errors naming file, section and key. */
+/* Loads and validates path. Errors name file, section and key. */
 RotaConfig *rota_config_load(const gchar *path, GError **error);
+
+/* Built-in defaults (no file): for commands that work without a config. */
+RotaConfig *rota_config_new_default(void);
+
+RotaSlot *rota_config_find_slot(const RotaConfig *config, const gchar *name);

@@ -1,0 +1,46 @@
+/* status.h — slot status (system-conf.md §12): what was installed where and
+ * when. Stored in one central key file (data-directory or statusfile=) or
+ * per slot (slot.raucs inside mountable slots); every write is atomic. */
+#pragma once
+
+#include <glib.h>
+
+#include "system/config.h"
+
+typedef struct {
+	gchar *bundle_compatible;
+	gchar *bundle_version;
+	gchar *bundle_description;
+	gchar *bundle_build;
+	gchar *bundle_hash;
+	gchar *status;               /* "ok", "failed", "pending" or NULL */
+	gchar *sha256;
+	guint64 size;
+	gchar *installed_transaction;
+	gchar *installed_timestamp;  /* YYYY-MM-DDThh:mm:ssZ */
+	guint32 installed_count;
+	gchar *activated_timestamp;
+	guint32 activated_count;
+} RotaSlotStatus;
+
+void rota_slot_status_clear(RotaSlotStatus *status);
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(RotaSlotStatus, rota_slot_status_clear)
+void rota_slot_status_copy(RotaSlotStatus *dst, const RotaSlotStatus *src);
+
+typedef struct _RotaStatusStore RotaStatusStore;
+
+/* Opens the store the config selects. A central file that cannot be parsed
+ * is moved aside to <file>.broken with a warning. */
+RotaStatusStore *rota_status_store_new(RotaConfig *config, GError **error);
+void rota_status_store_free(RotaStatusStore *store);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(RotaStatusStore, rota_status_store_free)
+
+gboolean rota_status_store_is_central(RotaStatusStore *store);
+
+/* Loads a slot's status into *out (cleared first). Missing data is no error. */
+void rota_status_load(RotaStatusStore *store, RotaSlot *slot, RotaSlotStatus *out);
+/* Saves a slot's status atomically. */
+gboolean rota_status_save(RotaStatusStore *store, RotaSlot *slot, const RotaSlotStatus *status, GError **error);
+
+/* The current UTC time as status files store it. */
+gchar *rota_status_timestamp_now(void);
