@@ -1657,3 +1657,66 @@ gboolean rota_squashfs_extract(RotaSquashfs *sqfs, const gchar *destdir, guint n
 	g_mutex_clear(&ex.error_lock);
 	return ok && apply_modes(&ex, &tw, error);
 }
+
+gboolean rota_squashfs_copy_file_out(RotaSquashfs *sqfs, const gchar *path, const gchar *dest, int mode,
+				     GError **error)
+{
+	g_autofree guint8 *buf = g_malloc(1 << 20);
+	guint64 size = 0;
+	int fd;
+
+	if (!rota_squashfs_file_size(sqfs, path, &size, error))
+		return FALSE;
+	fd = open(dest, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
+	if (fd < 0) {
+		int err = errno;
+		g_set_error(error, ROTA_ERROR, ROTA_ERROR_IO, "%s: cannot create: %s", dest, g_strerror(err));
+		return FALSE;
+	}
+	for (guint64 off = 0; off < size;) {
+		gsize n = (gsize)MIN((guint64)(1 << 20), size - off);
+		if (!rota_squashfs_read_file(sqfs, path, off, buf, n, error) || !rota_write_all(fd, buf, n, dest, error)) {
+			close(fd);
+			unlink(dest);
+			return FALSE;
+		}
+		off += n;
+	}
+	close(fd);
+	return TRUE;
+}
+
+typedef struct {
+	RotaView base;
+	RotaSquashfs *sqfs;
+	gchar *path;
+} SquashfsFileView;
+
+static gboolean squashfs_file_view_read_at(RotaView *view, guint64 off, void *buf, gsize len, GError **error)
+{
+	SquashfsFileView *self = (SquashfsFileView *)view;
+	return rota_squashfs_read_file(self->sqfs, self->path, off, buf, len, error);
+}
+
+static void squashfs_file_view_finalize(RotaView *view)
+{
+	g_free(((SquashfsFileView *)view)->path);
+}
+
+static const RotaViewOps squashfs_file_view_ops = {
+	.read_at = squashfs_file_view_read_at,
+	.finalize = squashfs_file_view_finalize,
+};
+
+RotaView *rota_squashfs_file_view_new(RotaSquashfs *sqfs, const gchar *path, GError **error)
+{
+	SquashfsFileView *self;
+	guint64 size;
+
+	if (!rota_squashfs_file_size(sqfs, path, &size, error))
+		return NULL;
+	self = rota_view_alloc(sizeof(SquashfsFileView), &squashfs_file_view_ops, size, path);
+	self->sqfs = sqfs;
+	self->path = g_strdup(path);
+	return &self->base;
+}

@@ -53,3 +53,12 @@ GBytes *rota_squashfs_load_file(RotaSquashfs *sqfs, const gchar *path, gsize max
  * come through the view, so a corrupted block fails the extraction with the
  * view's error. Symlinks are created as stored; no path escapes destdir. */
 gboolean rota_squashfs_extract(RotaSquashfs *sqfs, const gchar *destdir, guint n_threads, GError **error);
+
+/* Copies the regular file at path out of the image to dest (created with
+ * mode, must not exist). For hooks and handlers that must run from disk. */
+gboolean rota_squashfs_copy_file_out(RotaSquashfs *sqfs, const gchar *path, const gchar *dest, int mode,
+				     GError **error);
+
+/* A view of one regular file in the image, for code that reads any byte
+ * source (slot writers). The view must not outlive sqfs. */
+RotaView *rota_squashfs_file_view_new(RotaSquashfs *sqfs, const gchar *path, GError **error);

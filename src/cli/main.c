@@ -8,7 +8,11 @@
 
 #include "bundle/bundle.h"
 #include "bundle/bundle_info.h"
+#include "install/install.h"
+#include "install/slot_writer.h"
 #include "system/config.h"
+#include "system/context.h"
+#include "system/status_info.h"
 
 #ifndef ROTA_VERSION
 #define ROTA_VERSION "0.1"
@@ -30,6 +34,15 @@ typedef struct {
 	gboolean no_check_time;
 	gboolean trust_environment;
 	gchar *mount;
+	gchar *override_boot_slot;
+	gboolean ignore_compatible;
+	gboolean ignore_version_limit;
+	gchar *transaction_id;
+	gchar *require_manifest_hash;
+	gchar *handler_args;
+	gboolean detailed;
+	gchar *image_type;
+	gboolean progress;
 } Options;
 
 static Options opt;
@@ -54,6 +67,16 @@ static GOptionEntry entries[] = {
 	 "do not check certificate validity periods against the current time", NULL},
 	{"trust-environment", 0, 0, G_OPTION_ARG_NONE, &opt.trust_environment, "accepted for compatibility", NULL},
 	{"mount", 0, 0, G_OPTION_ARG_FILENAME, &opt.mount, "mount prefix", "PATH"},
+	{"override-boot-slot", 0, 0, G_OPTION_ARG_STRING, &opt.override_boot_slot, "use this as the booted slot", "BOOTNAME"},
+	{"ignore-compatible", 0, 0, G_OPTION_ARG_NONE, &opt.ignore_compatible, "install: skip the compatible check", NULL},
+	{"ignore-version-limit", 0, 0, G_OPTION_ARG_NONE, &opt.ignore_version_limit, "install: skip min-bundle-version", NULL},
+	{"transaction-id", 0, 0, G_OPTION_ARG_STRING, &opt.transaction_id, "install: transaction UUID", "UUID"},
+	{"require-manifest-hash", 0, 0, G_OPTION_ARG_STRING, &opt.require_manifest_hash,
+	 "install: only this manifest hash", "HASH"},
+	{"handler-args", 0, 0, G_OPTION_ARG_STRING, &opt.handler_args, "install: extra full custom handler arguments", "ARGS"},
+	{"progress", 0, 0, G_OPTION_ARG_NONE, &opt.progress, "install: show progress", NULL},
+	{"detailed", 0, 0, G_OPTION_ARG_NONE, &opt.detailed, "status: show each slot's recorded status", NULL},
+	{"image-type", 't', 0, G_OPTION_ARG_STRING, &opt.image_type, "write-slot: image type", "TYPE"},
 	{NULL},
 };
 
@@ -64,22 +87,61 @@ static const gchar *commands_help =
 	"  extract BUNDLE OUTPUTDIR               check the payload and write the bundle's files\n"
 	"  extract-signature BUNDLE OUTPUTSIG     write the bundle's CMS signature\n"
 	"  resign INBUNDLE OUTBUNDLE              sign the same payload anew\n"
-	"  replace-signature INBUNDLE SIG OUTBUNDLE\n";
+	"  replace-signature INBUNDLE SIG OUTBUNDLE\n"
+	"  install BUNDLE                         install into the slots that are not booted\n"
+	"  status [mark-good|mark-bad|mark-active [booted|other|SLOT]]\n"
+	"  write-slot SLOT IMAGE                  write an image into a slot, nothing else\n";
 
 /* ---- shared option handling ---- */
 
 static RotaConfig *config;
 
+static const gchar *config_path(void)
+{
+	static const gchar *const defaults[] = {"/etc/rota/system.conf", "/etc/rauc/system.conf", "/run/rauc/system.conf",
+						"/usr/lib/rauc/system.conf", NULL};
+
+	if (opt.conf)
+		return opt.conf;
+	for (const gchar *const *p = defaults; *p; p++) {
+		if (g_file_test(*p, G_FILE_TEST_EXISTS))
+			return *p;
+	}
+	return NULL;
+}
+
+/* Commands that can do without a config use it when there is one. */
 static gboolean load_config(GError **error)
 {
-	const gchar *path = opt.conf;
+	const gchar *path = config_path();
 
-	if (!path && g_file_test("/etc/rota/system.conf", G_FILE_TEST_EXISTS))
-		path = "/etc/rota/system.conf";
 	if (!path)
 		return TRUE;
 	config = rota_config_load(path, error);
 	return config != NULL;
+}
+
+/* Commands that act on the system need one. */
+static RotaContext *open_context(GError **error)
+{
+	RotaContext *ctx;
+
+	if (!config) {
+		g_set_error(error, ROTA_ERROR, ROTA_ERROR_INVALID,
+			    "no system config found (use --conf or create /etc/rota/system.conf)");
+		return NULL;
+	}
+	if (opt.mount) {
+		g_free(config->mountprefix);
+		config->mountprefix = g_strdup(opt.mount);
+	}
+	if (opt.keyring) {
+		g_free(config->keyring.path);
+		config->keyring.path = g_strdup(opt.keyring);
+	}
+	/* The context owns the config from here on, also when it fails. */
+	ctx = rota_context_new(g_steal_pointer(&config), opt.override_boot_slot, error);
+	return ctx;
 }
 
 /* The keyring from --keyring/--keyring-directory over system.conf's. NULL
@@ -270,6 +332,142 @@ static gboolean cmd_replace_signature(gchar **args, GError **error)
 	return TRUE;
 }
 
+static void print_progress(gint percentage, const gchar *message, gint depth G_GNUC_UNUSED, gpointer data G_GNUC_UNUSED)
+{
+	g_print("%3d%% %s\n", percentage, message);
+}
+
+static void print_message(const gchar *message, gpointer data G_GNUC_UNUSED)
+{
+	g_print("%s\n", message);
+}
+
+static gboolean cmd_install(gchar **args, GError **error)
+{
+	g_autoptr(RotaContext) ctx = NULL;
+	g_autofree gchar *path = NULL;
+	RotaInstallArgs ia = {0};
+
+	if (!want_args(args, 1, "install BUNDLE", error))
+		return FALSE;
+	path = g_str_has_prefix(args[0], "file://") ? g_strdup(args[0] + strlen("file://")) : g_canonicalize_filename(args[0], NULL);
+	if (!g_file_test(path, G_FILE_TEST_EXISTS)) {
+		g_set_error(error, ROTA_ERROR, ROTA_ERROR_IO, "No such file: %s", path);
+		return FALSE;
+	}
+	ctx = open_context(error);
+	if (!ctx)
+		return FALSE;
+	ia.ignore_compatible = opt.ignore_compatible;
+	ia.ignore_version_limit = opt.ignore_version_limit;
+	ia.transaction_id = opt.transaction_id;
+	ia.require_manifest_hash = opt.require_manifest_hash;
+	ia.handler_args = opt.handler_args;
+	ia.progress = print_progress;
+	ia.message = print_message;
+	if (!rota_install(ctx, path, &ia, NULL, error)) {
+		g_printerr("Installing `%s` failed\n", path);
+		return FALSE;
+	}
+	g_print("Installing `%s` succeeded\n", path);
+	return TRUE;
+}
+
+static gboolean cmd_mark(const gchar *state, const gchar *identifier, GError **error)
+{
+	g_autoptr(RotaContext) ctx = open_context(error);
+	g_autofree gchar *message = NULL;
+
+	if (!ctx || !rota_context_mark(ctx, state, identifier, &message, error))
+		return FALSE;
+	g_print("rota status: %s\n", message);
+	return TRUE;
+}
+
+static gboolean cmd_status(gchar **args, GError **error)
+{
+	RotaOutputFormat format = ROTA_OUTPUT_READABLE;
+	g_autoptr(RotaContext) ctx = NULL;
+	g_autofree gchar *text = NULL;
+
+	if (args[0]) {
+		if (!g_str_has_prefix(args[0], "mark-")) {
+			g_set_error(error, ROTA_ERROR, ROTA_ERROR_INVALID, "unknown subcommand %s", args[0]);
+			return FALSE;
+		}
+		if (args[1] && args[2]) {
+			g_set_error(error, ROTA_ERROR, ROTA_ERROR_INVALID, "Too many arguments");
+			return FALSE;
+		}
+		return cmd_mark(args[0] + strlen("mark-"), args[1], error);
+	}
+	if (opt.output_format && !rota_output_format_parse(opt.output_format, &format, error))
+		return FALSE;
+	ctx = open_context(error);
+	if (!ctx)
+		return FALSE;
+	text = rota_status_info_format(ctx, format, opt.detailed);
+	fputs(text, stdout);
+	if (format == ROTA_OUTPUT_JSON || format == ROTA_OUTPUT_JSON_PRETTY)
+		fputc('\n', stdout);
+	return TRUE;
+}
+
+static gboolean cmd_mark_alias(const gchar *state, gchar **args, GError **error)
+{
+	if (args[0] && args[1]) {
+		g_set_error(error, ROTA_ERROR, ROTA_ERROR_INVALID, "Too many arguments");
+		return FALSE;
+	}
+	return cmd_mark(state, args[0], error);
+}
+
+static gboolean cmd_mark_good(gchar **args, GError **error)
+{
+	return cmd_mark_alias("good", args, error);
+}
+
+static gboolean cmd_mark_bad(gchar **args, GError **error)
+{
+	return cmd_mark_alias("bad", args, error);
+}
+
+static gboolean cmd_mark_active(gchar **args, GError **error)
+{
+	return cmd_mark_alias("active", args, error);
+}
+
+static gboolean cmd_write_slot(gchar **args, GError **error)
+{
+	g_autoptr(RotaContext) ctx = NULL;
+	RotaSlot *slot;
+
+	if (!want_args(args, 2, "write-slot SLOTNAME IMAGE", error))
+		return FALSE;
+	ctx = open_context(error);
+	if (!ctx)
+		return FALSE;
+	slot = rota_config_find_slot(ctx->config, args[0]);
+	if (!slot) {
+		GString *names = g_string_new(NULL);
+		for (guint i = 0; i < ctx->config->slots->len; i++) {
+			RotaSlot *s = ctx->config->slots->pdata[i];
+			g_string_append_printf(names, "%s%s (%s)", i ? ", " : "", s->name, s->type);
+		}
+		g_set_error(error, ROTA_ERROR, ROTA_ERROR_INVALID, "No slot named '%s'. Available slots: %s", args[0], names->str);
+		g_string_free(names, TRUE);
+		return FALSE;
+	}
+	if (slot->readonly) {
+		g_set_error(error, ROTA_ERROR, ROTA_ERROR_INVALID, "Reject writing to readonly slot %s", slot->name);
+		return FALSE;
+	}
+	if (!rota_writer_write_file(ctx->config, slot, args[1], opt.image_type, error))
+		return FALSE;
+	g_print("Slot written successfully\n");
+	return TRUE;
+}
+
 static const struct {
 	const gchar *name;
 	gboolean (*run)(gchar **args, GError **error);
@@ -280,6 +478,12 @@ static const struct {
 	{"extract-signature", cmd_extract_signature},
 	{"resign", cmd_resign},
 	{"replace-signature", cmd_replace_signature},
+	{"install", cmd_install},
+	{"status", cmd_status},
+	{"mark-good", cmd_mark_good},
+	{"mark-bad", cmd_mark_bad},
+	{"mark-active", cmd_mark_active},
+	{"write-slot", cmd_write_slot},
 };
 
 static void print_error(const GError *error)

@@ -121,6 +121,12 @@ void rota_progress_set_fraction(RotaProgress *p, guint64 done, guint64 total)
 		emit(p, s->description, FALSE);
 }
 
+void rota_progress_end_all(RotaProgress *p, gboolean success)
+{
+	while (p && p->stack->len)
+		rota_progress_end(p, success);
+}
+
 gint rota_progress_get_percentage(RotaProgress *p)
 {
 	return p ? p->last : -1;

@@ -22,5 +22,7 @@ void rota_progress_end(RotaProgress *progress, gboolean success);
 /* Sets how far the innermost step itself is (0..100 in permille for
  * smoothness: 0..1000). Emits only when the whole percentage changes. */
 void rota_progress_set_fraction(RotaProgress *progress, guint64 done, guint64 total);
+/* Ends every open step, innermost first (the root last). */
+void rota_progress_end_all(RotaProgress *progress, gboolean success);
 /* The last emitted percentage. */
 gint rota_progress_get_percentage(RotaProgress *progress);

@@ -6,7 +6,8 @@
 
 #include <errno.h>
 #include <string.h>
-#include <sys/wait.h>
+
+#include "common/spawn.h"
 
 static const RotaBootloaderBackend *const backends[] = {
 	&rota_bootloader_backend_barebox,
@@ -162,63 +163,26 @@ gint rota_bootloader_attempts_primary(RotaBootloader *bl)
 	return bl->config.boot_attempts_primary > 0 ? bl->config.boot_attempts_primary : DEFAULT_BOOT_ATTEMPTS;
 }
 
-/* The first non-empty line of a tool's stderr, for one-line errors. */
-static gchar *first_line(const gchar *text)
-{
-	g_auto(GStrv) lines = g_strsplit(text ? text : "", "\n", -1);
-
-	for (gchar **l = lines; *l; l++) {
-		g_strstrip(*l);
-		if (**l)
-			return g_strdup(*l);
-	}
-	return g_strdup("(no error output)");
-}
-
-static gchar *describe_wait_status(gint status)
-{
-	if (WIFEXITED(status))
-		return g_strdup_printf("exit status %d", WEXITSTATUS(status));
-	if (WIFSIGNALED(status))
-		return g_strdup_printf("killed by signal %d", WTERMSIG(status));
-	return g_strdup_printf("wait status %d", status);
-}
-
 gchar *rota_bootloader_run_tool(const gchar *const *argv, const gchar *doing, GError **error)
 {
 	g_autofree gchar *path = NULL;
 	g_autofree gchar *out = NULL;
-	g_autofree gchar *err = NULL;
-	g_autoptr(GPtrArray) args = g_ptr_array_new();
-	g_autoptr(GError) spawn_error = NULL;
-	gint status = 0;
 
 	g_return_val_if_fail(argv && argv[0], NULL);
 
-	/* Looked up here rather than by g_spawn so a missing tool gets its own
-	 * error instead of a generic "failed to execute child process". */
+	/* Looked up first so a missing tool gets its own error instead of a
+	 * generic "failed to execute child process". */
 	path = g_find_program_in_path(argv[0]);
 	if (!path) {
-		g_set_error(error, ROTA_ERROR, ROTA_ERROR_FAILED, "%s (needed for %s) not found%s", argv[0], doing,
+		g_set_error(error, ROTA_ERROR, ROTA_ERROR_FAILED, "%s: %s not found%s", doing, argv[0],
 			    strchr(argv[0], '/') ? " or not executable" : " in PATH");
 		return NULL;
 	}
-	g_ptr_array_add(args, path);
-	for (gsize i = 1; argv[i]; i++)
-		g_ptr_array_add(args, (gpointer)argv[i]);
-	g_ptr_array_add(args, NULL);
-
 	g_debug("Running %s for %s", argv[0], doing);
-	if (!g_spawn_sync(NULL, (gchar **)args->pdata, NULL, G_SPAWN_DEFAULT, NULL, NULL, &out, &err, &status,
-			  &spawn_error)) {
-		g_set_error(error, ROTA_ERROR, ROTA_ERROR_FAILED, "Could not run %s for %s: %s", argv[0], doing,
-			    spawn_error->message);
-		return NULL;
-	}
-	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-		g_autofree gchar *how = describe_wait_status(status);
-		g_autofree gchar *line = first_line(err);
-		g_set_error(error, ROTA_ERROR, ROTA_ERROR_FAILED, "%s failed %s (%s): %s", argv[0], doing, how, line);
+	/* rota_spawn_sync names the tool, its exit status and stderr's first
+	 * line; the prefix adds which operation on which slot failed. */
+	if (!rota_spawn_sync(argv, NULL, &out, error)) {
+		g_prefix_error(error, "%s: ", doing);
 		return NULL;
 	}
 	return g_steal_pointer(&out);
@@ -295,8 +259,8 @@ gboolean rota_bootloader_parse_uint(const gchar *text, guint base, const gchar *
 	gchar *end = NULL;
 	guint64 value;
 
-	/* strtoull accepts a sign and would wrap "-1", so only digits may start. */
-	if (!g_ascii_isdigit(copy[0])) {
+	/* strtoull accepts a sign and would wrap "-1" to a huge number. */
+	if (!g_ascii_isxdigit(copy[0])) {
 		g_set_error(error, ROTA_ERROR, ROTA_ERROR_INVALID, "Invalid value '%s' of %s (expected a number)", copy,
 			    what);
 		return FALSE;

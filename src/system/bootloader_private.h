@@ -33,7 +33,7 @@ extern const RotaBootloaderBackend rota_bootloader_backend_noop;
 /* Runs argv (argv[0] looked up in PATH unless it contains a '/') without a
  * shell and returns its stdout. `doing` describes the operation for the
  * error ("marking 'A' bad"); a missing tool, a non-zero exit or a signal
- * become one-line errors naming the tool, `doing`, the exit status and the
+ * become one-line errors "<doing>: <tool> …" with the exit status and the
  * first line of the tool's stderr. */
 gchar *rota_bootloader_run_tool(const gchar *const *argv, const gchar *doing, GError **error);
 

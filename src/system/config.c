@@ -488,7 +488,8 @@ RotaConfig *rota_config_load(const gchar *path, GError **error)
 	g_autoptr(GKeyFile) kf = g_key_file_new();
 	g_autoptr(RotaConfig) c = config_new();
 	g_autoptr(GError) local = NULL;
-	g_autofree gchar *dir = g_path_get_dirname(path);
+	g_autofree gchar *abs = g_canonicalize_filename(path, NULL);
+	g_autofree gchar *dir = g_path_get_dirname(abs);
 	g_auto(GStrv) groups = NULL;
 	Reader r = {.kf = kf, .path = path, .dir = dir};
 

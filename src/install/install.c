@@ -1,0 +1,500 @@
+/* install.c — the installation sequence. The order of the steps is the
+ * spec's (install-and-runtime.md §2); the bundle is read only through the
+ * verified view stack, never mounted. */
+#include "install.h"
+
+#include <string.h>
+
+#include "install/slot_writer.h"
+
+typedef struct {
+	RotaImage *image;
+	RotaSlot *slot;
+	RotaWriterKind kind;
+} Plan;
+
+typedef struct {
+	RotaContext *ctx;
+	const RotaInstallArgs *args;
+	RotaProgress *progress;
+	RotaBundle *bundle;
+	RotaHookEnv hooks;
+	GHashTable *target_group;
+	GArray *plans; /* Plan */
+	gboolean rejected;
+} Install;
+
+static void say(Install *in, const gchar *format, ...) G_GNUC_PRINTF(2, 3);
+static void say(Install *in, const gchar *format, ...)
+{
+	g_autofree gchar *msg = NULL;
+	va_list ap;
+
+	va_start(ap, format);
+	msg = g_strdup_vprintf(format, ap);
+	va_end(ap);
+	if (in->args->message)
+		in->args->message(msg, in->args->user_data);
+	else
+		g_message("%s", msg);
+}
+
+/* ---- versions (§14) ---- */
+
+typedef struct {
+	guint64 core[3];
+	gchar *pre;
+} Version;
+
+static gboolean version_parse(const gchar *s, Version *v)
+{
+	g_autofree gchar *copy = g_strdup(s);
+	gchar *plus = strchr(copy, '+');
+	gchar *dash;
+	g_auto(GStrv) parts = NULL;
+	guint n;
+
+	memset(v, 0, sizeof(*v));
+	if (plus)
+		*plus = '\0';
+	dash = strchr(copy, '-');
+	if (dash) {
+		*dash = '\0';
+		v->pre = g_strdup(dash + 1);
+	}
+	parts = g_strsplit(copy, ".", -1);
+	n = g_strv_length(parts);
+	if (n == 0 || n > 3)
+		return FALSE;
+	for (guint i = 0; i < n; i++) {
+		if (!g_ascii_string_to_unsigned(parts[i], 10, 0, G_MAXUINT64, &v->core[i], NULL))
+			return FALSE;
+	}
+	return TRUE;
+}
+
+static gint compare_pre(const gchar *a, const gchar *b)
+{
+	g_auto(GStrv) pa = g_strsplit(a, ".", -1);
+	g_auto(GStrv) pb = g_strsplit(b, ".", -1);
+	guint i;
+
+	for (i = 0; pa[i] && pb[i]; i++) {
+		guint64 na, nb;
+		gboolean ia = g_ascii_string_to_unsigned(pa[i], 10, 0, G_MAXUINT64, &na, NULL);
+		gboolean ib = g_ascii_string_to_unsigned(pb[i], 10, 0, G_MAXUINT64, &nb, NULL);
+		gint c;
+		if (ia && ib)
+			c = na < nb ? -1 : na > nb;
+		else if (ia != ib)
+			c = ia ? -1 : 1;
+		else
+			c = strcmp(pa[i], pb[i]);
+		if (c)
+			return c;
+	}
+	return pa[i] ? 1 : pb[i] ? -1 : 0;
+}
+
+gboolean rota_version_compare(const gchar *a, const gchar *b, gint *out)
+{
+	Version va, vb;
+	gboolean ok = version_parse(a, &va) && version_parse(b, &vb);
+
+	if (ok) {
+		*out = 0;
+		for (int i = 0; i < 3 && !*out; i++)
+			*out = va.core[i] < vb.core[i] ? -1 : va.core[i] > vb.core[i];
+		if (!*out && (va.pre || vb.pre))
+			*out = !va.pre ? 1 : !vb.pre ? -1 : compare_pre(va.pre, vb.pre);
+	}
+	g_free(va.pre);
+	g_free(vb.pre);
+	return ok;
+}
+
+/* ---- checks ---- */
+
+static gboolean check_bundle_policy(Install *in, GError **error)
+{
+	const RotaConfig *c = in->ctx->config;
+	const RotaBundle *b = in->bundle;
+	const gchar *want = in->args->require_manifest_hash;
+
+	if (want && b->format == ROTA_FORMAT_PLAIN) {
+		in->rejected = TRUE;
+		g_set_error(error, ROTA_ERROR, ROTA_ERROR_INVALID, "Refusing to install plain bundle when using require-manifest-hash");
+		return FALSE;
+	}
+	if (want && g_strcmp0(want, b->manifest_hash) != 0) {
+		in->rejected = TRUE;
+		g_set_error(error, ROTA_ERROR, ROTA_ERROR_INVALID, "Refusing to install bundle with unexpected hash (expected %s, got %s)",
+			    want, b->manifest_hash);
+		return FALSE;
+	}
+	if (!(c->bundle_formats & (1u << b->format))) {
+		g_set_error(error, ROTA_ERROR, ROTA_ERROR_INVALID, "Bundle format '%s' not allowed", rota_bundle_format_name(b->format));
+		return FALSE;
+	}
+	if (b->format == ROTA_FORMAT_CRYPT) {
+		g_set_error(error, ROTA_ERROR, ROTA_ERROR_INVALID, "Refusing to install unencrypted crypt bundles");
+		return FALSE;
+	}
+	return TRUE;
+}
+
+static gboolean check_compatible(Install *in, GError **error)
+{
+	const RotaManifest *m = in->bundle->manifest;
+	const gchar *sys = in->ctx->config->compatible;
+
+	if (g_strv_contains((const gchar *const *)m->hooks, "install-check"))
+		return rota_hooks_install_check(&in->hooks, &in->rejected, error);
+	if (in->args->ignore_compatible || g_strcmp0(sys, m->compatible) == 0)
+		return TRUE;
+	in->rejected = TRUE;
+	g_set_error(error, ROTA_ERROR, ROTA_ERROR_INVALID, "Compatible mismatch: Expected '%s' but bundle manifest has '%s'",
+		    sys, m->compatible);
+	return FALSE;
+}
+
+static gboolean check_version_limit(Install *in, GError **error)
+{
+	const gchar *limit = in->ctx->config->min_bundle_version;
+	const gchar *have = in->bundle->manifest->version;
+	gint cmp;
+
+	if (!limit || in->args->ignore_version_limit)
+		return TRUE;
+	in->rejected = TRUE;
+	if (!have) {
+		g_set_error(error, ROTA_ERROR, ROTA_ERROR_INVALID,
+			    "Version mismatch: Expected at least '%s' but bundle manifest has no version", limit);
+		return FALSE;
+	}
+	if (!rota_version_compare(have, limit, &cmp)) {
+		g_set_error(error, ROTA_ERROR, ROTA_ERROR_INVALID, "Version mismatch: cannot compare '%s' with '%s'", have, limit);
+		return FALSE;
+	}
+	if (cmp < 0) {
+		g_set_error(error, ROTA_ERROR, ROTA_ERROR_INVALID,
+			    "Version mismatch: Expected at least '%s' but bundle manifest has '%s'", limit, have);
+		return FALSE;
+	}
+	in->rejected = FALSE;
+	return TRUE;
+}
+
+/* ---- plans (§4) ---- */
+
+static RotaImage *pick_image(Install *in, const gchar *sclass, GError **error)
+{
+	const RotaManifest *m = in->bundle->manifest;
+	RotaImage *fallback = NULL;
+	gboolean any = FALSE;
+
+	for (guint i = 0; i < m->images->len; i++) {
+		RotaImage *img = m->images->pdata[i];
+		if (img->artifact || g_strcmp0(img->slotclass, sclass) != 0)
+			continue;
+		any = TRUE;
+		if (img->variant && g_strcmp0(img->variant, in->ctx->variant) == 0)
+			return img;
+		if (!img->variant && !fallback)
+			fallback = img;
+	}
+	if (any && !fallback)
+		g_set_error(error, ROTA_ERROR, ROTA_ERROR_INVALID, "Failed to find matching variant of image for slot class '%s'",
+			    sclass);
+	return fallback;
+}
+
+static gboolean check_plan(Install *in, const Plan *p, GError **error)
+{
+	RotaSquashfs *sqfs;
+	guint64 size;
+
+	if (p->image->filename) {
+		sqfs = rota_bundle_get_squashfs(in->bundle, error);
+		if (!sqfs || !rota_squashfs_file_size(sqfs, p->image->filename, &size, error)) {
+			g_prefix_error(error, "Source image '%s' not found in bundle: ", p->image->filename);
+			return FALSE;
+		}
+	}
+	if (!g_file_test(p->slot->device, G_FILE_TEST_EXISTS)) {
+		g_set_error(error, ROTA_ERROR, ROTA_ERROR_IO, "Destination device '%s' for slot '%s' not found", p->slot->device,
+			    p->slot->name);
+		return FALSE;
+	}
+	if (p->slot->mount_point && !(p->slot->allow_mounted && p->kind == ROTA_WRITER_HOOK)) {
+		g_set_error(error, ROTA_ERROR, ROTA_ERROR_INVALID, "Destination device '%s' already mounted", p->slot->device);
+		return FALSE;
+	}
+	return TRUE;
+}
+
+static gboolean make_plans(Install *in, GError **error)
+{
+	const RotaManifest *m = in->bundle->manifest;
+	g_autoptr(GHashTable) seen = g_hash_table_new(g_str_hash, g_str_equal);
+
+	in->plans = g_array_new(FALSE, TRUE, sizeof(Plan));
+	for (guint i = 0; i < m->images->len; i++) {
+		RotaImage *img = m->images->pdata[i];
+		Plan p = {0};
+		if (img->artifact) {
+			g_set_error(error, ROTA_ERROR, ROTA_ERROR_INVALID, "artifact images are not supported by rota yet (%s/%s)",
+				    img->slotclass, img->artifact);
+			return FALSE;
+		}
+		if (!g_hash_table_add(seen, img->slotclass))
+			continue;
+		p.image = pick_image(in, img->slotclass, error);
+		if (!p.image)
+			return FALSE;
+		p.slot = g_hash_table_lookup(in->target_group, img->slotclass);
+		if (!p.slot) {
+			g_set_error(error, ROTA_ERROR, ROTA_ERROR_INVALID, "No target slot for class '%s' of image '%s' found",
+				    img->slotclass, img->filename ? img->filename : "(none)");
+			return FALSE;
+		}
+		if (p.slot->readonly) {
+			g_set_error(error, ROTA_ERROR, ROTA_ERROR_INVALID, "Target slot for class '%s' of image '%s' is readonly",
+				    img->slotclass, img->filename ? img->filename : "(none)");
+			return FALSE;
+		}
+		if (!rota_writer_select(p.image, p.slot, &p.kind, error) || !check_plan(in, &p, error))
+			return FALSE;
+		g_array_append_val(in->plans, p);
+	}
+	if (!in->plans->len) {
+		g_set_error(error, ROTA_ERROR, ROTA_ERROR_INVALID, "No installable image found");
+		return FALSE;
+	}
+	return TRUE;
+}
+
+/* The planned root slot with a bootname: marked bad first, active last. */
+static RotaSlot *boot_mark_slot(Install *in)
+{
+	for (guint i = 0; i < in->plans->len; i++) {
+		RotaSlot *s = g_array_index(in->plans, Plan, i).slot;
+		if (!s->parent && s->bootname)
+			return s;
+	}
+	return NULL;
+}
+
+/* ---- updating slots (§2.1) ---- */
+
+static void fill_status(Install *in, const Plan *p, RotaSlotStatus *st, const gchar *result)
+{
+	const RotaManifest *m = in->bundle->manifest;
+	guint32 count = st->installed_count;
+	gchar *act_ts = g_strdup(st->activated_timestamp);
+	guint32 act_count = st->activated_count;
+
+	rota_slot_status_clear(st);
+	st->bundle_compatible = g_strdup(m->compatible);
+	st->bundle_version = g_strdup(m->version);
+	st->bundle_description = g_strdup(m->description);
+	st->bundle_build = g_strdup(m->build);
+	st->bundle_hash = g_strdup(in->bundle->manifest_hash);
+	st->status = g_strdup(result);
+	st->sha256 = g_strdup(p->image->sha256);
+	st->size = p->image->size;
+	st->installed_transaction = g_strdup(in->hooks.transaction);
+	st->installed_timestamp = rota_status_timestamp_now();
+	st->installed_count = count + 1;
+	st->activated_timestamp = act_ts;
+	st->activated_count = act_count;
+}
+
+static gboolean update_slot(Install *in, const Plan *p, GError **error)
+{
+	RotaContext *ctx = in->ctx;
+	g_auto(RotaSlotStatus) st = {0};
+	g_autofree gchar *check = p->slot->bootname ? g_strdup_printf("Checking slot %s (%s)", p->slot->name, p->slot->bootname)
+						    : g_strdup_printf("Checking slot %s", p->slot->name);
+	g_autofree gchar *copy = g_strdup_printf("Copying image to %s", p->slot->name);
+	RotaWriteJob job = {.hooks = &in->hooks, .image = p->image, .slot = p->slot, .kind = p->kind, .progress = in->progress};
+	g_autoptr(GError) local = NULL;
+	gboolean skip;
+
+	rota_progress_begin(in->progress, check, 1, 1);
+	rota_status_load(ctx->status, p->slot, &st);
+	skip = !p->slot->install_same && g_strcmp0(st.status, "ok") == 0 && p->image->sha256 &&
+	       g_strcmp0(st.sha256, p->image->sha256) == 0;
+	if (!skip && rota_status_store_is_central(ctx->status)) {
+		RotaSlotStatus pending = {0};
+		rota_slot_status_copy(&pending, &st);
+		g_free(pending.status);
+		pending.status = g_strdup("pending");
+		g_clear_pointer(&pending.sha256, g_free);
+		pending.size = 0;
+		if (!rota_status_save(ctx->status, p->slot, &pending, error)) {
+			rota_slot_status_clear(&pending);
+			rota_progress_end(in->progress, FALSE);
+			return FALSE;
+		}
+		rota_slot_status_clear(&pending);
+	}
+	rota_progress_end(in->progress, TRUE);
+
+	if (skip) {
+		rota_progress_begin(in->progress, "Copying image skipped", 9, 1);
+		say(in, "Skipping slot %s: it already holds image %s", p->slot->name, p->image->sha256);
+	} else {
+		rota_progress_begin(in->progress, copy, 9, 1);
+		if (!rota_writer_run(&job, &local)) {
+			rota_progress_end(in->progress, FALSE);
+			fill_status(in, p, &st, "failed");
+			if (!rota_status_save(ctx->status, p->slot, &st, NULL))
+				g_warning("could not record the failure of slot %s", p->slot->name);
+			g_set_error(error, ROTA_ERROR, local->code, "Failed updating slot %s: %s", p->slot->name, local->message);
+			return FALSE;
+		}
+	}
+	rota_progress_end(in->progress, TRUE);
+	fill_status(in, p, &st, "ok");
+	if (!rota_status_save(ctx->status, p->slot, &st, error)) {
+		g_prefix_error(error, "Error while writing status file: ");
+		return FALSE;
+	}
+	return TRUE;
+}
+
+static gboolean update_slots(Install *in, GError **error)
+{
+	RotaSlot *mark = boot_mark_slot(in);
+	gboolean ok = TRUE;
+
+	if (mark && !rota_bootloader_set_state(in->ctx->bootloader, mark->bootname, FALSE, error)) {
+		g_prefix_error(error, "Failed marking slot %s non-bootable (bad): ", mark->name);
+		return FALSE;
+	}
+	rota_progress_begin(in->progress, "Updating slots", 6, 10 * in->plans->len);
+	for (guint i = 0; i < in->plans->len && ok; i++)
+		ok = update_slot(in, &g_array_index(in->plans, Plan, i), error);
+	rota_progress_end(in->progress, ok);
+	if (!ok)
+		return FALSE;
+	if (mark && in->ctx->config->activate_installed && !rota_context_activate(in->ctx, mark, error))
+		return FALSE;
+	return TRUE;
+}
+
+/* ---- the sequence ---- */
+
+/* Ends the current progress step and passes ok through. */
+static gboolean step(Install *in, gboolean ok)
+{
+	rota_progress_end(in->progress, ok);
+	return ok;
+}
+
+static gboolean append_shell_args(GPtrArray *argv, const gchar *args, GError **error)
+{
+	g_auto(GStrv) parts = NULL;
+	g_autoptr(GError) local = NULL;
+
+	if (!args || !*args)
+		return TRUE;
+	if (!g_shell_parse_argv(args, NULL, &parts, &local)) {
+		g_set_error(error, ROTA_ERROR, ROTA_ERROR_INVALID, "cannot parse handler arguments '%s': %s", args, local->message);
+		return FALSE;
+	}
+	for (gchar **a = parts; *a; a++)
+		g_ptr_array_add(argv, g_strdup(*a));
+	return TRUE;
+}
+
+static gboolean open_bundle(Install *in, const gchar *path, GError **error)
+{
+	const RotaConfig *c = in->ctx->config;
+	RotaBundleOpenOptions o = {.keyring = &c->keyring, .max_signature_size = c->max_signature_size};
+
+	if (!c->keyring.path && !c->keyring.directory) {
+		g_set_error(error, ROTA_ERROR, ROTA_ERROR_INVALID, "%s: [keyring] has no path or directory: cannot verify bundles",
+			    c->path);
+		return FALSE;
+	}
+	rota_progress_begin(in->progress, "Checking bundle", 1, 1);
+	rota_progress_begin(in->progress, "Verifying signature", 1, 1);
+	in->bundle = rota_bundle_open(path, &o, error);
+	step(in, in->bundle != NULL);
+	return step(in, in->bundle != NULL && check_bundle_policy(in, error));
+}
+
+static gboolean run_install(Install *in, const gchar *path, GError **error)
+{
+	const RotaConfig *c = in->ctx->config;
+	const RotaManifest *m;
+
+	rota_progress_begin(in->progress, "Determining slot states", 1, 1);
+	rota_slots_update_mounts(in->ctx->config);
+	step(in, TRUE);
+	if (!open_bundle(in, path, error))
+		return FALSE;
+	m = in->bundle->manifest;
+	rota_progress_begin(in->progress, "Checking manifest contents", 1, 1);
+	if (!step(in, rota_bundle_get_squashfs(in->bundle, error) != NULL))
+		return FALSE;
+	rota_progress_begin(in->progress, "Determining target install group", 1, 1);
+	in->target_group = rota_slots_select_target_group(in->ctx->config, in->ctx->status);
+	step(in, TRUE);
+
+	in->hooks.bundle = in->bundle;
+	in->hooks.target_group = in->target_group;
+	if (!rota_hooks_stage(&in->hooks, error))
+		return FALSE;
+	if (c->handler_pre_install && !rota_hooks_run_handler(&in->hooks, c->handler_pre_install, NULL, error)) {
+		g_prefix_error(error, "Pre-install handler error: ");
+		return FALSE;
+	}
+	if (!check_compatible(in, error) || !check_version_limit(in, error))
+		return FALSE;
+	if (m->handler_name) {
+		g_autofree gchar *handler = g_build_filename(in->hooks.bundle_dir, m->handler_name, NULL);
+		g_autoptr(GPtrArray) argv = g_ptr_array_new_with_free_func(g_free);
+		if (!append_shell_args(argv, m->handler_args, error) || !append_shell_args(argv, in->args->handler_args, error))
+			return FALSE;
+		g_ptr_array_add(argv, NULL);
+		rota_progress_begin(in->progress, "Launching update handler", 6, 1);
+		if (!step(in, rota_hooks_run_handler(&in->hooks, handler, (gchar **)argv->pdata, error)))
+			return FALSE;
+	} else if (!make_plans(in, error) || !update_slots(in, error)) {
+		return FALSE;
+	}
+	if (c->handler_post_install && !rota_hooks_run_handler(&in->hooks, c->handler_post_install, NULL, error)) {
+		g_prefix_error(error, "Post-install handler error: ");
+		return FALSE;
+	}
+	return TRUE;
+}
+
+gboolean rota_install(RotaContext *ctx, const gchar *path, const RotaInstallArgs *args, gboolean *out_rejected,
+		      GError **error)
+{
+	g_autoptr(RotaProgress) progress = rota_progress_new(args->progress, args->user_data);
+	Install in = {.ctx = ctx, .args = args, .progress = progress};
+	gboolean ok;
+
+	in.hooks.ctx = ctx;
+	in.hooks.transaction = args->transaction_id ? g_strdup(args->transaction_id) : g_uuid_string_random();
+	in.hooks.message = args->message;
+	in.hooks.message_data = args->user_data;
+	rota_progress_begin(progress, "Installing", 10, 10);
+	ok = run_install(&in, path, error);
+	rota_progress_end_all(progress, ok);
+	rota_hooks_unstage(&in.hooks);
+	g_free(in.hooks.transaction);
+	if (in.plans)
+		g_array_unref(in.plans);
+	if (in.target_group)
+		g_hash_table_unref(in.target_group);
+	rota_bundle_free(in.bundle);
+	if (out_rejected)
+		*out_rejected = !ok && in.rejected;
+	return ok;
+}

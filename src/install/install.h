@@ -1,0 +1,31 @@
+/* install.h — the installation sequence (install-and-runtime.md §2): check
+ * the bundle, pick the group that is not booted, mark it bad, write every
+ * image, record status, then mark the new group active. Any failure before
+ * the end leaves the booted group primary. */
+#pragma once
+
+#include <glib.h>
+
+#include "install/hooks.h"
+#include "install/progress.h"
+#include "system/context.h"
+
+typedef struct {
+	gboolean ignore_compatible;
+	gboolean ignore_version_limit;
+	const gchar *transaction_id;        /* NULL: a new UUID */
+	const gchar *require_manifest_hash; /* NULL: any */
+	const gchar *handler_args;          /* extra args for a full custom handler */
+	RotaProgressFunc progress;
+	RotaMessageFunc message;            /* status lines (handler output, skips) */
+	gpointer user_data;
+} RotaInstallArgs;
+
+/* Installs the bundle at path. *out_rejected (may be NULL) is set when the
+ * bundle was refused (compatible, version, install-check), not failed. */
+gboolean rota_install(RotaContext *ctx, const gchar *path, const RotaInstallArgs *args, gboolean *out_rejected,
+		      GError **error);
+
+/* SemVer-like comparison (install-and-runtime.md §14): <0, 0, >0. FALSE if
+ * either does not parse. */
+gboolean rota_version_compare(const gchar *a, const gchar *b, gint *out);

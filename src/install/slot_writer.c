@@ -1,0 +1,515 @@
+/* slot_writer.c — see slot_writer.h.
+ *
+ * Raw copies run as a two-stage pipeline: a reader thread pulls the image
+ * through the view stack (verity check, decompression) while the calling
+ * thread writes; then the written bytes are read back and hashed. */
+#include "slot_writer.h"
+
+#include <archive.h>
+#include <archive_entry.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/fs.h>
+#include <openssl/evp.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/spawn.h"
+#include "common/util.h"
+#include "system/mount.h"
+
+#define COPY_CHUNK (4u << 20)
+#define COPY_BUFFERS 4
+
+/* ---- choosing a writer (the HEAD table, the part rota implements) ---- */
+
+gboolean rota_writer_select(const RotaImage *image, const RotaSlot *slot, RotaWriterKind *out, GError **error)
+{
+	const gchar *itype = rota_image_get_type(image, NULL);
+	const gchar *stype = slot->type;
+	gboolean fs_slot = g_str_equal(stype, "ext4") || g_str_equal(stype, "vfat");
+
+	if (g_strv_contains((const gchar *const *)image->hooks, "install")) {
+		*out = ROTA_WRITER_HOOK;
+		return TRUE;
+	}
+	if (!itype) {
+		g_set_error(error, ROTA_ERROR, ROTA_ERROR_INVALID,
+			    "No 'type=' set and unable to map extension of file '%s' to known image type",
+			    image->filename ? image->filename : "(none)");
+		return FALSE;
+	}
+	if (g_str_equal(stype, "raw") && (g_str_equal(itype, "raw") || g_str_equal(itype, "ext4") ||
+					  g_str_equal(itype, "vfat") || g_str_equal(itype, "squashfs"))) {
+		*out = ROTA_WRITER_RAW;
+		return TRUE;
+	}
+	if (fs_slot && (g_str_equal(itype, "raw") || g_str_equal(itype, stype))) {
+		*out = ROTA_WRITER_FS;
+		return TRUE;
+	}
+	if (fs_slot && g_str_equal(itype, "tar")) {
+		*out = ROTA_WRITER_TAR;
+		return TRUE;
+	}
+	if (g_str_equal(stype, "ext4") && g_str_equal(itype, "emptyfs")) {
+		*out = ROTA_WRITER_EMPTYFS;
+		return TRUE;
+	}
+	g_set_error(error, ROTA_ERROR, ROTA_ERROR_INVALID, "Unsupported image type '%s' for slot type '%s'", itype, stype);
+	return FALSE;
+}
+
+/* ---- raw copy ---- */
+
+typedef struct {
+	RotaView *src;
+	guint64 size;
+	GAsyncQueue *free_q; /* empty buffers */
+	GAsyncQueue *full_q; /* Chunk*, NULL-data chunk = end or error */
+	GError *error;
+	gint stop;
+} Pipeline;
+
+typedef struct {
+	guint8 *data;
+	guint64 off;
+	gsize len;
+} Chunk;
+
+static gpointer reader_thread(gpointer data)
+{
+	Pipeline *p = data;
+
+	for (guint64 off = 0; off < p->size && !g_atomic_int_get(&p->stop);) {
+		Chunk *c = g_async_queue_pop(p->free_q);
+		c->off = off;
+		c->len = (gsize)MIN((guint64)COPY_CHUNK, p->size - off);
+		if (!rota_view_read_at(p->src, off, c->data, c->len, &p->error)) {
+			g_async_queue_push(p->free_q, c);
+			break;
+		}
+		g_async_queue_push(p->full_q, c);
+		off += c->len;
+	}
+	g_async_queue_push(p->full_q, g_new0(Chunk, 1)); /* end marker */
+	return NULL;
+}
+
+static gboolean check_device_size(int fd, const RotaSlot *slot, guint64 size, GError **error)
+{
+	struct stat st;
+	guint64 dev_size = 0;
+
+	if (fstat(fd, &st) == 0 && S_ISBLK(st.st_mode) && ioctl(fd, BLKGETSIZE64, &dev_size) == 0 && dev_size < size) {
+		g_set_error(error, ROTA_ERROR, ROTA_ERROR_INVALID,
+			    "Slot %s (%" G_GUINT64_FORMAT " bytes) is too small for image (%" G_GUINT64_FORMAT " bytes).",
+			    slot->name, dev_size, size);
+		return FALSE;
+	}
+	return TRUE;
+}
+
+static int open_slot_device(const RotaSlot *slot, GError **error)
+{
+	struct stat st;
+	int flags = O_WRONLY | O_CLOEXEC;
+	int fd;
+
+	if (stat(slot->device, &st) != 0) {
+		g_set_error(error, ROTA_ERROR, ROTA_ERROR_IO, "Destination device '%s' for slot '%s' not found", slot->device,
+			    slot->name);
+		return -1;
+	}
+	if (S_ISBLK(st.st_mode))
+		flags |= O_EXCL; /* fails on a mounted block device */
+	fd = open(slot->device, flags);
+	if (fd < 0) {
+		int err = errno;
+		g_set_error(error, ROTA_ERROR, ROTA_ERROR_IO, "cannot open slot %s (%s): %s", slot->name, slot->device,
+			    g_strerror(err));
+	}
+	return fd;
+}
+
+/* Copies size bytes of src to the start of fd, reading and writing in parallel. */
+static gboolean copy_view(RotaView *src, int fd, const gchar *what, RotaProgress *progress, GError **error)
+{
+	Pipeline p = {.src = src, .size = rota_view_get_size(src)};
+	g_autofree Chunk *chunks = g_new0(Chunk, COPY_BUFFERS);
+	GThread *thread;
+	gboolean ok = TRUE;
+	guint64 written = 0;
+
+	p.free_q = g_async_queue_new();
+	p.full_q = g_async_queue_new();
+	for (guint i = 0; i < COPY_BUFFERS; i++) {
+		chunks[i].data = g_malloc(COPY_CHUNK);
+		g_async_queue_push(p.free_q, &chunks[i]);
+	}
+	thread = g_thread_new("rota-read", reader_thread, &p);
+	for (;;) {
+		Chunk *c = g_async_queue_pop(p.full_q);
+		if (!c->data) {
+			g_free(c);
+			break;
+		}
+		if (ok && !rota_pwrite_exact(fd, c->data, c->len, c->off, what, error)) {
+			ok = FALSE;
+			g_atomic_int_set(&p.stop, 1);
+		}
+		written += c->len;
+		if (ok)
+			rota_progress_set_fraction(progress, written, p.size);
+		g_async_queue_push(p.free_q, c);
+	}
+	g_thread_join(thread);
+	if (ok && p.error) {
+		g_propagate_error(error, p.error);
+		p.error = NULL;
+		ok = FALSE;
+	}
+	g_clear_error(&p.error);
+	for (guint i = 0; i < COPY_BUFFERS; i++)
+		g_free(chunks[i].data);
+	g_async_queue_unref(p.free_q);
+	g_async_queue_unref(p.full_q);
+	if (ok && fsync(fd) != 0) {
+		int err = errno;
+		g_set_error(error, ROTA_ERROR, ROTA_ERROR_IO, "%s: fsync failed: %s", what, g_strerror(err));
+		ok = FALSE;
+	}
+	return ok;
+}
+
+/* Reads back the first size bytes of the slot and compares their sha256. */
+static gboolean verify_written(const RotaSlot *slot, guint64 size, const gchar *expected, GError **error)
+{
+	g_autofree guint8 *buf = g_malloc(COPY_CHUNK);
+	g_autofree gchar *hex = NULL;
+	EVP_MD_CTX *ctx;
+	guint8 digest[32];
+	gboolean ok = TRUE;
+	int fd = open(slot->device, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0) {
+		int err = errno;
+		g_set_error(error, ROTA_ERROR, ROTA_ERROR_IO, "cannot reopen slot %s to verify it: %s", slot->name,
+			    g_strerror(err));
+		return FALSE;
+	}
+	/* Read what the device holds, not what the page cache remembers. */
+	posix_fadvise(fd, 0, (off_t)size, POSIX_FADV_DONTNEED);
+	ctx = EVP_MD_CTX_new();
+	EVP_DigestInit_ex(ctx, EVP_sha256(), NULL);
+	for (guint64 off = 0; off < size && ok;) {
+		gsize n = (gsize)MIN((guint64)COPY_CHUNK, size - off);
+		ok = rota_pread_exact(fd, buf, n, off, slot->device, error);
+		EVP_DigestUpdate(ctx, buf, n);
+		off += n;
+	}
+	EVP_DigestFinal_ex(ctx, digest, NULL);
+	EVP_MD_CTX_free(ctx);
+	close(fd);
+	if (!ok)
+		return FALSE;
+	hex = rota_hex_encode(digest, 32);
+	if (g_strcmp0(hex, expected) != 0) {
+		g_set_error(error, ROTA_ERROR, ROTA_ERROR_CORRUPT,
+			    "slot %s: written data does not match the image (sha256 %s, expected %s)", slot->name, hex,
+			    expected);
+		return FALSE;
+	}
+	return TRUE;
+}
+
+static gboolean write_raw(RotaView *src, RotaSlot *slot, guint64 expected_size, const gchar *sha256,
+			  RotaProgress *progress, GError **error)
+{
+	int fd;
+	gboolean ok;
+
+	if (rota_view_get_size(src) != expected_size) {
+		g_set_error(error, ROTA_ERROR, ROTA_ERROR_INVALID,
+			    "Written size (%" G_GUINT64_FORMAT ") != image size (%" G_GUINT64_FORMAT ")",
+			    rota_view_get_size(src), expected_size);
+		return FALSE;
+	}
+	fd = open_slot_device(slot, error);
+	if (fd < 0)
+		return FALSE;
+	ok = check_device_size(fd, slot, expected_size, error) && copy_view(src, fd, slot->device, progress, error);
+	close(fd);
+	return ok && (!sha256 || verify_written(slot, expected_size, sha256, error));
+}
+
+/* ---- filesystems and tar ---- */
+
+static gboolean make_filesystem(const RotaSlot *slot, GError **error)
+{
+	g_autoptr(GPtrArray) argv = g_ptr_array_new_with_free_func(g_free);
+	g_auto(GStrv) extra = NULL;
+
+	if (slot->extra_mkfs_opts && !g_shell_parse_argv(slot->extra_mkfs_opts, NULL, &extra, NULL)) {
+		g_set_error(error, ROTA_ERROR, ROTA_ERROR_INVALID, "slot %s: cannot parse extra-mkfs-opts", slot->name);
+		return FALSE;
+	}
+	if (g_str_equal(slot->type, "ext4")) {
+		g_ptr_array_add(argv, g_strdup("mkfs.ext4"));
+		g_ptr_array_add(argv, g_strdup("-F"));
+		if (strlen(slot->name) <= 16) {
+			g_ptr_array_add(argv, g_strdup("-L"));
+			g_ptr_array_add(argv, g_strdup(slot->name));
+		}
+		g_ptr_array_add(argv, g_strdup("-I256"));
+	} else {
+		g_autofree gchar *label = g_ascii_strup(slot->name, 11);
+		g_strdelimit(label, "*?.,;:/\\|+=<>[]\"", '_');
+		g_ptr_array_add(argv, g_strdup("mkfs.vfat"));
+		g_ptr_array_add(argv, g_strdup("-n"));
+		g_ptr_array_add(argv, g_strdup(label));
+	}
+	for (gchar **e = extra; e && *e; e++)
+		g_ptr_array_add(argv, g_strdup(*e));
+	g_ptr_array_add(argv, g_strdup(slot->device));
+	g_ptr_array_add(argv, NULL);
+	return rota_spawn_sync((const gchar *const *)argv->pdata, NULL, NULL, error);
+}
+
+/* libarchive pulls the tar through this callback, which hashes as it goes. */
+typedef struct {
+	RotaView *src;
+	guint64 off;
+	guint8 *buf;
+	EVP_MD_CTX *md;
+	GError *error;
+	RotaProgress *progress;
+} TarSource;
+
+static la_ssize_t tar_read(struct archive *a, void *data, const void **out)
+{
+	TarSource *t = data;
+	gsize n = (gsize)MIN((guint64)COPY_CHUNK, rota_view_get_size(t->src) - t->off);
+
+	if (n && !rota_view_read_at(t->src, t->off, t->buf, n, &t->error)) {
+		archive_set_error(a, EIO, "%s", t->error->message);
+		return -1;
+	}
+	EVP_DigestUpdate(t->md, t->buf, n);
+	t->off += n;
+	rota_progress_set_fraction(t->progress, t->off, rota_view_get_size(t->src));
+	*out = t->buf;
+	return (la_ssize_t)n;
+}
+
+static gboolean extract_entries(struct archive *in, const gchar *dest, GError **error)
+{
+	g_autoptr(GString) msg = NULL;
+	struct archive *out = archive_write_disk_new();
+	struct archive_entry *entry;
+	int flags = ARCHIVE_EXTRACT_PERM | ARCHIVE_EXTRACT_OWNER | ARCHIVE_EXTRACT_TIME | ARCHIVE_EXTRACT_XATTR |
+		    ARCHIVE_EXTRACT_SECURE_NODOTDOT | ARCHIVE_EXTRACT_SECURE_SYMLINKS |
+		    ARCHIVE_EXTRACT_SECURE_NOABSOLUTEPATHS;
+	gboolean ok = TRUE;
+	int r;
+
+	archive_write_disk_set_options(out, flags);
+	while (ok && (r = archive_read_next_header(in, &entry)) == ARCHIVE_OK) {
+		g_autofree gchar *path = g_build_filename(dest, archive_entry_pathname(entry), NULL);
+		const gchar *link = archive_entry_hardlink(entry);
+		g_autofree gchar *link_path = link ? g_build_filename(dest, link, NULL) : NULL;
+		const void *block;
+		size_t size;
+		la_int64_t offset;
+
+		archive_entry_set_pathname(entry, path);
+		if (link_path)
+			archive_entry_set_hardlink(entry, link_path);
+		ok = archive_write_header(out, entry) >= ARCHIVE_WARN;
+		while (ok && archive_entry_size(entry) > 0 && (r = archive_read_data_block(in, &block, &size, &offset)) == ARCHIVE_OK)
+			ok = archive_write_data_block(out, block, size, offset) >= ARCHIVE_WARN;
+		if (ok && r < ARCHIVE_WARN && r != ARCHIVE_EOF)
+			ok = FALSE;
+		if (!ok)
+			g_set_error(error, ROTA_ERROR, ROTA_ERROR_IO, "extracting '%s': %s", archive_entry_pathname(entry),
+				    archive_error_string(out) ? archive_error_string(out) : archive_error_string(in));
+	}
+	if (ok && r != ARCHIVE_EOF) {
+		g_set_error(error, ROTA_ERROR, ROTA_ERROR_INVALID, "reading tar archive: %s", archive_error_string(in));
+		ok = FALSE;
+	}
+	if (archive_write_close(out) != ARCHIVE_OK && ok) {
+		g_set_error(error, ROTA_ERROR, ROTA_ERROR_IO, "finishing extraction: %s", archive_error_string(out));
+		ok = FALSE;
+	}
+	archive_write_free(out);
+	return ok;
+}
+
+/* Extracts the tar (any compression libarchive knows) below dest and
+ * checks that the archive's bytes match sha256. */
+static gboolean extract_tar(RotaView *src, const gchar *dest, const gchar *sha256, RotaProgress *progress,
+			    GError **error)
+{
+	TarSource t = {.src = src, .buf = g_malloc(COPY_CHUNK), .md = EVP_MD_CTX_new(), .progress = progress};
+	struct archive *in = archive_read_new();
+	guint8 digest[32];
+	gboolean ok;
+
+	EVP_DigestInit_ex(t.md, EVP_sha256(), NULL);
+	archive_read_support_filter_all(in);
+	archive_read_support_format_tar(in);
+	archive_read_support_format_gnutar(in);
+	ok = archive_read_open(in, &t, NULL, tar_read, NULL) == ARCHIVE_OK;
+	if (!ok)
+		g_set_error(error, ROTA_ERROR, ROTA_ERROR_INVALID, "not a tar archive: %s",
+			    t.error ? t.error->message : archive_error_string(in));
+	ok = ok && extract_entries(in, dest, error);
+	/* Hash whatever follows the end-of-archive marker too. */
+	while (ok && t.off < rota_view_get_size(src)) {
+		const void *unused;
+		if (tar_read(in, &t, &unused) < 0)
+			ok = FALSE;
+	}
+	archive_read_free(in);
+	EVP_DigestFinal_ex(t.md, digest, NULL);
+	EVP_MD_CTX_free(t.md);
+	g_free(t.buf);
+	if (!ok && t.error && error && !*error)
+		g_propagate_error(error, g_steal_pointer(&t.error));
+	g_clear_error(&t.error);
+	if (ok && sha256) {
+		g_autofree gchar *hex = rota_hex_encode(digest, 32);
+		if (!g_str_equal(hex, sha256)) {
+			g_set_error(error, ROTA_ERROR, ROTA_ERROR_CORRUPT, "tar archive sha256 %s does not match the manifest (%s)",
+				    hex, sha256);
+			ok = FALSE;
+		}
+	}
+	return ok;
+}
+
+/* ---- one job, with hooks ---- */
+
+static gboolean has_hook(const RotaWriteJob *job, const gchar *name)
+{
+	return g_strv_contains((const gchar *const *)job->image->hooks, name);
+}
+
+static gboolean run_hook(RotaWriteJob *job, const gchar *name, const gchar *arg, const gchar *mount_point,
+			 GError **error)
+{
+	if (!has_hook(job, name))
+		return TRUE;
+	return rota_hooks_run_slot_hook(job->hooks, arg, job->slot, job->image, NULL, mount_point, error);
+}
+
+/* Runs a hook with the slot mounted (filesystem slots), as RAUC does. */
+static gboolean run_hook_mounted(RotaWriteJob *job, const gchar *name, const gchar *arg, GError **error)
+{
+	g_autoptr(GError) local = NULL;
+	g_autofree gchar *mp = NULL;
+	gboolean ok;
+
+	if (!has_hook(job, name))
+		return TRUE;
+	mp = rota_mount_slot(job->hooks->ctx->config, job->slot, error);
+	if (!mp)
+		return FALSE;
+	ok = run_hook(job, name, arg, mp, error);
+	if (!rota_umount_slot(mp, ok ? error : &local))
+		ok = FALSE;
+	return ok;
+}
+
+static gboolean resize_ext4(const RotaSlot *slot, GError **error)
+{
+	const gchar *argv[] = {"resize2fs", slot->device, NULL};
+	return rota_spawn_sync(argv, NULL, NULL, error);
+}
+
+static gboolean run_tar(RotaWriteJob *job, RotaView *src, GError **error)
+{
+	const RotaConfig *config = job->hooks->ctx->config;
+	g_autoptr(GError) local = NULL;
+	g_autofree gchar *mp = NULL;
+	gboolean ok;
+
+	if (!run_hook(job, "pre-install", "slot-pre-install", NULL, error) || !make_filesystem(job->slot, error))
+		return FALSE;
+	if (job->kind == ROTA_WRITER_EMPTYFS)
+		return run_hook_mounted(job, "post-install", "slot-post-install", error);
+	mp = rota_mount_slot(config, job->slot, error);
+	if (!mp)
+		return FALSE;
+	ok = extract_tar(src, mp, job->image->sha256, job->progress, error) &&
+	     run_hook(job, "post-install", "slot-post-install", mp, error);
+	if (!rota_umount_slot(mp, ok ? error : &local))
+		ok = FALSE;
+	return ok;
+}
+
+static RotaView *image_view(RotaWriteJob *job, GError **error)
+{
+	RotaSquashfs *sqfs = rota_bundle_get_squashfs(job->hooks->bundle, error);
+	return sqfs ? rota_squashfs_file_view_new(sqfs, job->image->filename, error) : NULL;
+}
+
+gboolean rota_writer_run(RotaWriteJob *job, GError **error)
+{
+	g_autoptr(RotaView) src = NULL;
+	gboolean fs = job->kind == ROTA_WRITER_FS;
+
+	if (job->kind == ROTA_WRITER_HOOK) {
+		g_autofree gchar *path = job->image->filename ? rota_hooks_stage_image(job->hooks, job->image, error) : NULL;
+		if (job->image->filename && !path)
+			return FALSE;
+		return rota_hooks_run_slot_hook(job->hooks, "slot-install", job->slot, job->image, path, NULL, error);
+	}
+	if (job->kind != ROTA_WRITER_EMPTYFS) {
+		src = image_view(job, error);
+		if (!src)
+			return FALSE;
+	}
+	if (job->kind == ROTA_WRITER_TAR || job->kind == ROTA_WRITER_EMPTYFS)
+		return run_tar(job, src, error);
+	if (!(fs ? run_hook_mounted(job, "pre-install", "slot-pre-install", error)
+		 : run_hook(job, "pre-install", "slot-pre-install", NULL, error)))
+		return FALSE;
+	if (!write_raw(src, job->slot, job->image->size, job->image->sha256, job->progress, error))
+		return FALSE;
+	if (fs && job->slot->resize && g_str_equal(job->slot->type, "ext4") && !resize_ext4(job->slot, error))
+		return FALSE;
+	return fs ? run_hook_mounted(job, "post-install", "slot-post-install", error)
+		  : run_hook(job, "post-install", "slot-post-install", NULL, error);
+}
+
+gboolean rota_writer_write_file(const RotaConfig *config, RotaSlot *slot, const gchar *image_path, const gchar *type,
+				GError **error)
+{
+	g_autoptr(RotaView) src = rota_file_view_new(image_path, error);
+	RotaImage image = {.filename = g_path_get_basename(image_path), .type = g_strdup(type),
+			   .hooks = (gchar *[]){NULL}};
+	RotaWriterKind kind;
+	gboolean ok = FALSE;
+
+	if (src && rota_writer_select(&image, slot, &kind, error)) {
+		if (kind == ROTA_WRITER_TAR) {
+			g_autofree gchar *mp = NULL;
+			g_autoptr(GError) local = NULL;
+			ok = make_filesystem(slot, error) && (mp = rota_mount_slot(config, slot, error)) &&
+			     extract_tar(src, mp, NULL, NULL, error);
+			if (mp && !rota_umount_slot(mp, ok ? error : &local))
+				ok = FALSE;
+		} else if (kind == ROTA_WRITER_RAW || kind == ROTA_WRITER_FS) {
+			ok = write_raw(src, slot, rota_view_get_size(src), NULL, NULL, error);
+		} else {
+			g_set_error(error, ROTA_ERROR, ROTA_ERROR_INVALID, "write-slot cannot write images of type %s", type);
+		}
+	}
+	g_free(image.filename);
+	g_free(image.type);
+	return ok;
+}
