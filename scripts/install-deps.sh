@@ -6,9 +6,11 @@ set -euo pipefail
 packages=(
 	# build
 	gcc meson ninja-build pkg-config
-	libglib2.0-dev libssl-dev libcurl4-openssl-dev libsquashfs-dev libjson-glib-dev
+	libglib2.0-dev libssl-dev libcurl4-openssl-dev libsquashfs-dev libjson-glib-dev libarchive-dev
+	# tools rota drives on a device (mkfs, bootloader environments)
+	e2fsprogs dosfstools grub-common libubootenv-tool
 	# tests and interop peers
-	python3 python3-pytest rauc squashfs-tools cryptsetup-bin e2fsprogs openssl
+	python3 python3-pytest rauc squashfs-tools cryptsetup-bin openssl strace mtools
 	libengine-pkcs11-openssl softhsm2 opensc
 )
 

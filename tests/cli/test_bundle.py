@@ -98,10 +98,10 @@ def test_keyring_directory_and_conf(make_bundle, pki, tmp_path):
     bundle = make_bundle("plain")
     run("info", f"--keyring-directory={pki / 'keyring-dir'}", bundle)
     conf = tmp_path / "system.conf"
-    conf.write_text(f"[system]\ncompatible=rota-test\n\n[keyring]\npath={pki / 'keyring.pem'}\n")
+    conf.write_text(f"[system]\ncompatible=rota-test\nbootloader=noop\n\n[keyring]\npath={pki / 'keyring.pem'}\n")
     run("--conf", conf, "info", bundle)
     # A keyring in the config that does not trust the signer.
-    conf.write_text(f"[system]\ncompatible=rota-test\n\n[keyring]\npath={pki / 'other-root.pem'}\n")
+    conf.write_text(f"[system]\ncompatible=rota-test\nbootloader=noop\n\n[keyring]\npath={pki / 'other-root.pem'}\n")
     fails("--conf", conf, "info", bundle, match="signature verification failed")
 
 

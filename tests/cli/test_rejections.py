@@ -124,7 +124,7 @@ def test_codesign_purpose(tmp_path, pki):
     run("bundle", *signer_args(pki, "codesign"), indir, bundle)
     fails("info", keyring(pki), bundle, match="unsuitable certificate purpose")
     conf = tmp_path / "system.conf"
-    conf.write_text(f"[system]\ncompatible=rota-test\n[keyring]\npath={pki / KEYRING}\ncheck-purpose=codesign\n")
+    conf.write_text(f"[system]\ncompatible=rota-test\nbootloader=noop\n[keyring]\npath={pki / KEYRING}\ncheck-purpose=codesign\n")
     run("--conf", conf, "info", bundle)
 
 
@@ -133,7 +133,7 @@ def test_revoked_signer(tmp_path, pki):
     bundle = tmp_path / "b.raucb"
     run("bundle", *signer_args(pki, "revoked"), indir, bundle)
     conf = tmp_path / "system.conf"
-    conf.write_text(f"[keyring]\npath={pki / 'keyring-crl.pem'}\ncheck-crl=true\n")
+    conf.write_text(f"[system]\ncompatible=rota-test\nbootloader=noop\n[keyring]\npath={pki / 'keyring-crl.pem'}\ncheck-crl=true\n")
     fails("--conf", conf, "info", bundle, match="certificate revoked")
     good = tmp_path / "good.raucb"
     run("bundle", *signer_args(pki), make_input(tmp_path / "in2"), good)
