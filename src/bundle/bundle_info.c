@@ -5,6 +5,7 @@
 #include <json-glib/json-glib.h>
 #include <string.h>
 
+#include "common/json.h"
 #include "common/util.h"
 
 gboolean rota_output_format_parse(const gchar *name, RotaOutputFormat *out, GError **error)
@@ -134,19 +135,13 @@ static void shell_var(GString *out, const gchar *name, const gchar *value)
 	g_string_append_printf(out, "%s=%s\n", name, q);
 }
 
-static gchar *env_name(const gchar *s)
-{
-	gchar *up = g_ascii_strup(s, -1);
-	g_strdelimit(up, "-", '_');
-	return up;
-}
-
 static gchar *format_shell(const RotaBundle *b)
 {
 	const RotaManifest *m = b->manifest;
 	GString *out = g_string_new(NULL);
 	g_autofree gchar *hooks = join_list(m->hooks);
 	g_autofree gchar *count = g_strdup_printf("%u", m->images->len);
+	g_auto(GStrv) meta = NULL;
 
 	shell_var(out, "RAUC_MF_COMPATIBLE", m->compatible);
 	shell_var(out, "RAUC_MF_VERSION", m->version);
@@ -156,14 +151,10 @@ static gchar *format_shell(const RotaBundle *b)
 	shell_var(out, "RAUC_MF_FORMAT", rota_bundle_format_name(b->format));
 	shell_var(out, "RAUC_MF_IMAGES", count);
 	shell_var(out, "RAUC_MF_HOOKS", hooks);
-	for (guint i = 0; i < m->meta->len; i++) {
-		RotaMetaGroup *meta = m->meta->pdata[i];
-		g_autofree gchar *label = env_name(meta->label);
-		for (guint k = 0; k < meta->keys->len; k++) {
-			g_autofree gchar *key = env_name(meta->keys->pdata[k]);
-			g_autofree gchar *var = g_strdup_printf("RAUC_META_%s_%s", label, key);
-			shell_var(out, var, meta->values->pdata[k]);
-		}
+	meta = rota_manifest_meta_environ(m);
+	for (gchar **e = meta; *e; e++) {
+		g_auto(GStrv) kv = g_strsplit(*e, "=", 2);
+		shell_var(out, kv[0], kv[1]);
 	}
 	for (guint i = 0; i < m->images->len; i++) {
 		RotaImage *img = m->images->pdata[i];
@@ -230,8 +221,6 @@ static gchar *format_json(const RotaBundle *b, gboolean pretty)
 {
 	const RotaManifest *m = b->manifest;
 	g_autoptr(JsonBuilder) jb = json_builder_new();
-	g_autoptr(JsonGenerator) gen = json_generator_new();
-	g_autoptr(JsonNode) root = NULL;
 
 	json_builder_begin_object(jb);
 	json_string_or_null(jb, "compatible", m->compatible);
@@ -248,10 +237,7 @@ static gchar *format_json(const RotaBundle *b, gboolean pretty)
 	json_builder_end_array(jb);
 	json_builder_end_object(jb);
 
-	root = json_builder_get_root(jb);
-	json_generator_set_root(gen, root);
-	json_generator_set_pretty(gen, pretty);
-	return json_generator_to_data(gen, NULL);
+	return rota_json_to_string(jb, pretty);
 }
 
 gchar *rota_bundle_info_format(const RotaBundle *b, RotaOutputFormat format)

@@ -726,6 +726,28 @@ GBytes *rota_manifest_serialize(const RotaManifest *m, gboolean with_bundle_keys
 	return g_bytes_new_take(data, len);
 }
 
+static gchar *env_name(const gchar *s)
+{
+	gchar *up = g_ascii_strup(s, -1);
+	return g_strdelimit(up, "-", '_');
+}
+
+gchar **rota_manifest_meta_environ(const RotaManifest *m)
+{
+	GPtrArray *out = g_ptr_array_new();
+
+	for (guint i = 0; i < m->meta->len; i++) {
+		RotaMetaGroup *meta = m->meta->pdata[i];
+		g_autofree gchar *label = env_name(meta->label);
+		for (guint k = 0; k < meta->keys->len; k++) {
+			g_autofree gchar *key = env_name(meta->keys->pdata[k]);
+			g_ptr_array_add(out, g_strdup_printf("RAUC_META_%s_%s=%s", label, key, (gchar *)meta->values->pdata[k]));
+		}
+	}
+	g_ptr_array_add(out, NULL);
+	return (gchar **)g_ptr_array_free(out, FALSE);
+}
+
 /* ---- image types (manifest.md §4) ---- */
 
 const gchar *rota_image_get_type(const RotaImage *img, gboolean *detected)

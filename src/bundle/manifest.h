@@ -82,5 +82,9 @@ GBytes *rota_manifest_serialize(const RotaManifest *m, gboolean with_bundle_keys
 /* The image type: explicit, or derived from the filename (*detected = TRUE).
  * NULL when it cannot be determined. */
 const gchar *rota_image_get_type(const RotaImage *image, gboolean *detected);
+/* The metadata as environment entries "RAUC_META_<LABEL>_<KEY>=value"
+ * (label and key upper-cased, '-' as '_'), for hooks, handlers and
+ * `info --output-format=shell`. */
+gchar **rota_manifest_meta_environ(const RotaManifest *m);
 /* "image.<class>[/<artifact>][.<variant>]" */
 gchar *rota_image_group_name(const RotaImage *image);

@@ -81,22 +81,13 @@ static gchar **env_set(gchar **envp, const gchar *name, const gchar *value)
 	return g_environ_setenv(envp, name, value ? value : "", TRUE);
 }
 
-static gchar *env_name(const gchar *s)
-{
-	gchar *up = g_ascii_strup(s, -1);
-	return g_strdelimit(up, "-", '_');
-}
-
 static gchar **env_add_meta(gchar **envp, const RotaManifest *m, gboolean overwrite)
 {
-	for (guint i = 0; i < m->meta->len; i++) {
-		RotaMetaGroup *meta = m->meta->pdata[i];
-		g_autofree gchar *label = env_name(meta->label);
-		for (guint k = 0; k < meta->keys->len; k++) {
-			g_autofree gchar *key = env_name(meta->keys->pdata[k]);
-			g_autofree gchar *var = g_strdup_printf("RAUC_META_%s_%s", label, key);
-			envp = g_environ_setenv(envp, var, meta->values->pdata[k], overwrite);
-		}
+	g_auto(GStrv) meta = rota_manifest_meta_environ(m);
+
+	for (gchar **e = meta; *e; e++) {
+		g_auto(GStrv) kv = g_strsplit(*e, "=", 2);
+		envp = g_environ_setenv(envp, kv[0], kv[1], overwrite);
 	}
 	return envp;
 }

@@ -4,6 +4,7 @@
 
 #include <json-glib/json-glib.h>
 
+#include "common/json.h"
 #include "common/util.h"
 
 typedef struct {
@@ -251,8 +252,6 @@ static gchar *format_json(StatusData *d, gboolean pretty, gboolean detailed)
 {
 	RotaContext *ctx = d->ctx;
 	g_autoptr(JsonBuilder) jb = json_builder_new();
-	g_autoptr(JsonGenerator) gen = json_generator_new();
-	g_autoptr(JsonNode) root = NULL;
 
 	json_builder_begin_object(jb);
 	json_str(jb, "compatible", ctx->config->compatible, FALSE);
@@ -283,10 +282,7 @@ static gchar *format_json(StatusData *d, gboolean pretty, gboolean detailed)
 	}
 	json_builder_end_array(jb);
 	json_builder_end_object(jb);
-	root = json_builder_get_root(jb);
-	json_generator_set_root(gen, root);
-	json_generator_set_pretty(gen, pretty);
-	return json_generator_to_data(gen, NULL);
+	return rota_json_to_string(jb, pretty);
 }
 
 gchar *rota_status_info_format(RotaContext *ctx, RotaOutputFormat format, gboolean detailed)
