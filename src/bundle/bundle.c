@@ -16,6 +16,7 @@
 #include "bundle/bundle_private.h"
 #include "bundle/verity.h"
 #include "common/util.h"
+#include "view/crypt_view.h"
 
 void rota_bundle_free(RotaBundle *b)
 {
@@ -30,6 +31,8 @@ void rota_bundle_free(RotaBundle *b)
 		rota_view_unref(b->file);
 	if (b->cms)
 		g_bytes_unref(b->cms);
+	if (b->signed_cms)
+		g_bytes_unref(b->signed_cms);
 	if (b->manifest_data)
 		g_bytes_unref(b->manifest_data);
 	rota_manifest_free(b->manifest);
@@ -136,7 +139,7 @@ static gboolean load_plain(RotaBundle *b, const RotaKeyring *keyring, GError **e
 		g_auto(Mapping) map = {0};
 		if (!map_fd(rota_file_view_get_fd(b->file), b->payload_size, b->path, &map, error))
 			return FALSE;
-		if (!rota_cms_verify(b->cms, map.addr, map.len, keyring, NULL, &b->chain, error)) {
+		if (!rota_cms_verify(b->signed_cms, map.addr, map.len, keyring, NULL, &b->chain, error)) {
 			g_prefix_error(error, "%s: ", b->path);
 			return FALSE;
 		}
@@ -169,13 +172,13 @@ static gboolean load_verity(RotaBundle *b, const RotaKeyring *keyring, GError **
 	guint64 data_size;
 
 	if (keyring) {
-		if (!rota_cms_verify(b->cms, NULL, 0, keyring, &b->manifest_data, &b->chain, error)) {
+		if (!rota_cms_verify(b->signed_cms, NULL, 0, keyring, &b->manifest_data, &b->chain, error)) {
 			g_prefix_error(error, "%s: ", b->path);
 			return FALSE;
 		}
 		b->verified = TRUE;
 	} else {
-		b->manifest_data = rota_cms_get_content(b->cms, error);
+		b->manifest_data = rota_cms_get_content(b->signed_cms, error);
 		if (!b->manifest_data) {
 			g_prefix_error(error, "%s: ", b->path);
 			return FALSE;
@@ -220,12 +223,17 @@ RotaBundle *rota_bundle_open(const gchar *path, const RotaBundleOpenOptions *opt
 	b->size = rota_view_get_size(b->file);
 	if (!read_signature_region(b, max_sig, error))
 		return NULL;
-	if (rota_cms_is_enveloped(b->cms)) {
-		g_set_error(error, ROTA_ERROR, ROTA_ERROR_INVALID,
-			    "%s: Encrypted bundle detected, but rota does not support decrypting crypt bundles yet", path);
+	/* Detached or not is decided on the blob as read: an envelope counts as
+	 * inline, and what it holds must then verify as inline too. */
+	if (!rota_cms_is_detached(b->cms, &b->detached, error)) {
+		g_prefix_error(error, "%s: ", path);
 		return NULL;
 	}
-	if (!rota_cms_is_detached(b->cms, &b->detached, error)) {
+	b->enveloped = rota_cms_is_enveloped(b->cms);
+	b->signed_cms = b->enveloped ? rota_cms_decrypt(b->cms, opts ? opts->decrypt_key : NULL,
+							 opts ? opts->decrypt_cert : NULL, error)
+				     : g_bytes_ref(b->cms);
+	if (!b->signed_cms) {
 		g_prefix_error(error, "%s: ", path);
 		return NULL;
 	}
@@ -244,13 +252,21 @@ RotaBundle *rota_bundle_open(const gchar *path, const RotaBundleOpenOptions *opt
 
 RotaSquashfs *rota_bundle_get_squashfs(RotaBundle *b, GError **error)
 {
-	if (b->format == ROTA_FORMAT_CRYPT) {
-		g_set_error(error, ROTA_ERROR, ROTA_ERROR_INVALID,
-			    "%s: reading the payload of crypt bundles is not supported by rota yet", b->path);
-		return NULL;
-	}
-	if (!b->sqfs)
+	g_autoptr(RotaView) plain = NULL;
+	guint8 key[32];
+
+	if (b->sqfs)
+		return b->sqfs;
+	if (b->format != ROTA_FORMAT_CRYPT) {
 		b->sqfs = rota_squashfs_open(b->payload, error);
+		return b->sqfs;
+	}
+	/* crypt: decrypt what the verity view has checked. */
+	rota_hex_decode(b->manifest->crypt_key, key, sizeof(key));
+	plain = rota_crypt_view_new(b->payload, key, error);
+	memset(key, 0, sizeof(key));
+	if (plain)
+		b->sqfs = rota_squashfs_open(plain, error);
 	return b->sqfs;
 }
 
@@ -306,7 +322,7 @@ static int create_exclusive(const gchar *path, mode_t mode, GError **error)
 gboolean rota_bundle_extract_signature(RotaBundle *b, const gchar *outpath, GError **error)
 {
 	gsize len;
-	const void *data = g_bytes_get_data(b->cms, &len);
+	const void *data = g_bytes_get_data(b->signed_cms, &len);
 	int fd = create_exclusive(outpath, 0600, error);
 	gboolean ok;
 
@@ -421,6 +437,37 @@ gboolean rota_bundle_resign(RotaBundle *b, const gchar *outpath, const RotaSigne
 		cms = rota_bundle_sign_manifest(b->manifest, signer, error);
 	if (!cms || !rota_bundle_append_signature(fd, cms, outpath, error) ||
 	    (signing_keyring && !rota_bundle_verify_written(outpath, signing_keyring, error))) {
+		close(fd);
+		unlink(outpath);
+		return FALSE;
+	}
+	close(fd);
+	return TRUE;
+}
+
+gboolean rota_bundle_encrypt(RotaBundle *b, const gchar *outpath, gchar **recipient_files, guint *out_count,
+			     GError **error)
+{
+	g_autoptr(GBytes) cms = NULL;
+	int fd;
+
+	if (b->format != ROTA_FORMAT_CRYPT || b->enveloped) {
+		g_set_error(error, ROTA_ERROR, ROTA_ERROR_INVALID, "%s: Refused to encrypt input bundle that is not in 'crypt' format%s",
+			    b->path, b->enveloped ? " or is encrypted already" : "");
+		return FALSE;
+	}
+	if (!b->verified) {
+		g_set_error(error, ROTA_ERROR, ROTA_ERROR_SIGNATURE, "%s: refusing to encrypt a bundle whose signature was not verified",
+			    b->path);
+		return FALSE;
+	}
+	cms = rota_cms_encrypt(b->signed_cms, recipient_files, out_count, error);
+	if (!cms)
+		return FALSE;
+	fd = copy_payload(b->file, b->payload_size, outpath, error);
+	if (fd < 0)
+		return FALSE;
+	if (!rota_bundle_append_signature(fd, cms, outpath, error)) {
 		close(fd);
 		unlink(outpath);
 		return FALSE;

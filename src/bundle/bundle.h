@@ -23,6 +23,8 @@ typedef struct {
 	guint64 size;          /* file size */
 	guint64 payload_size;  /* bytes before the CMS */
 	GBytes *cms;           /* the CMS blob as read */
+	GBytes *signed_cms;    /* the SignedData: cms, or what its envelope held */
+	gboolean enveloped;    /* an encrypted crypt bundle */
 	gboolean detached;     /* plain format */
 	GBytes *manifest_data; /* the exact bytes of the authoritative manifest */
 	RotaManifest *manifest;
@@ -40,6 +42,8 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(RotaBundle, rota_bundle_free)
 typedef struct {
 	const RotaKeyring *keyring; /* NULL: do not verify the signature (--no-verify) */
 	guint64 max_signature_size; /* 0: ROTA_MAX_SIGNATURE_SIZE */
+	const gchar *decrypt_key;   /* encrypted crypt bundles: private key (PEM or pkcs11:) */
+	const gchar *decrypt_cert;  /* and its certificate (optional) */
 } RotaBundleOpenOptions;
 
 RotaBundle *rota_bundle_open(const gchar *path, const RotaBundleOpenOptions *opts, GError **error);
@@ -73,6 +77,12 @@ gboolean rota_bundle_create(const gchar *inputdir, const gchar *bundle_path, con
  * re-serialized manifest, as RAUC does). Checks the payload first. */
 gboolean rota_bundle_resign(RotaBundle *bundle, const gchar *outpath, const RotaSigner *signer,
 			    const RotaKeyring *signing_keyring, GError **error);
+
+/* Writes an encrypted copy of a verified, unencrypted crypt bundle to
+ * outpath: same payload, the SignedData wrapped for every certificate in
+ * recipient_files. *out_count receives the number of recipients. */
+gboolean rota_bundle_encrypt(RotaBundle *bundle, const gchar *outpath, gchar **recipient_files, guint *out_count,
+			     GError **error);
 
 /* Writes inpath's payload followed by the CMS in sigpath to outpath, then
  * opens the result with keyring (if not NULL) to verify it; removes outpath

@@ -17,6 +17,7 @@
 
 #include "bundle/verity.h"
 #include "common/util.h"
+#include "view/crypt_view.h"
 
 #define WORKDIR_NAME ".rota-workdir"
 
@@ -291,6 +292,29 @@ static gboolean append_verity(int fd, guint64 sqfs_size, RotaManifest *m, GError
 	return TRUE;
 }
 
+/* crypt: a fresh key, the squashfs encrypted in place; the verity tree is
+ * then computed over the ciphertext (bundle-format.md §6.1). */
+static gboolean encrypt_payload(int fd, guint64 sqfs_size, RotaManifest *m, GError **error)
+{
+	guint8 key[32];
+	gboolean ok;
+
+	if (sqfs_size <= 4096) {
+		g_set_error(error, ROTA_ERROR, ROTA_ERROR_INVALID, "squashfs size (%" G_GUINT64_FORMAT ") must be larger than 4096 bytes",
+			    sqfs_size);
+		return FALSE;
+	}
+	if (RAND_bytes(key, sizeof(key)) != 1) {
+		g_set_error(error, ROTA_ERROR, ROTA_ERROR_FAILED, "cannot generate the payload key");
+		return FALSE;
+	}
+	ok = rota_crypt_encrypt_fd(fd, sqfs_size, key, error);
+	if (ok)
+		m->crypt_key = rota_hex_encode(key, sizeof(key));
+	memset(key, 0, sizeof(key));
+	return ok;
+}
+
 static gboolean write_bundle(const gchar *workdir, const gchar *inputdir, const gchar *bundle_path,
 			     const RotaBundleCreateOptions *opts, GError **error)
 {
@@ -302,10 +326,6 @@ static gboolean write_bundle(const gchar *workdir, const gchar *inputdir, const 
 
 	if (!m || !fill_image_checksums(m, workdir, inputdir, error) || !check_hook_files(m, workdir, error))
 		return FALSE;
-	if (m->format == ROTA_FORMAT_CRYPT) {
-		g_set_error(error, ROTA_ERROR, ROTA_ERROR_INVALID, "format=crypt is not supported by rota bundle yet");
-		return FALSE;
-	}
 	if (!m->format_explicit)
 		g_message("Warning: no [bundle] format given in manifest, using 'plain'. "
 			  "The 'verity' format is recommended for new bundles.");
@@ -323,7 +343,8 @@ static gboolean write_bundle(const gchar *workdir, const gchar *inputdir, const 
 	if (ok && m->format == ROTA_FORMAT_PLAIN) {
 		cms = rota_bundle_sign_plain_payload(fd, sqfs_size, bundle_path, &opts->signer, error);
 	} else if (ok) {
-		ok = append_verity(fd, sqfs_size, m, error) && lseek(fd, 0, SEEK_END) >= 0;
+		ok = (m->format != ROTA_FORMAT_CRYPT || encrypt_payload(fd, sqfs_size, m, error)) &&
+		     append_verity(fd, sqfs_size, m, error) && lseek(fd, 0, SEEK_END) >= 0;
 		if (ok)
 			cms = rota_bundle_sign_manifest(m, &opts->signer, error);
 	}

@@ -103,7 +103,8 @@ static gchar *format_readable(const RotaBundle *b)
 	g_string_append_printf(out, "Description:    %s\n", description);
 	g_string_append_printf(out, "Build:          %s\n", build);
 	g_string_append_printf(out, "Hooks:          '%s'\n", hooks);
-	g_string_append_printf(out, "Bundle Format:  %s\n", rota_bundle_format_name(b->format));
+	g_string_append_printf(out, "Bundle Format:  %s%s\n", rota_bundle_format_name(b->format),
+			       b->format != ROTA_FORMAT_CRYPT ? "" : b->enveloped ? " [encrypted CMS]" : " [unencrypted CMS]");
 	if (b->format != ROTA_FORMAT_PLAIN) {
 		if (b->format == ROTA_FORMAT_CRYPT)
 			g_string_append(out, "  Crypt Key:    '<hidden>'\n");

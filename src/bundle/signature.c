@@ -1033,3 +1033,116 @@ gboolean rota_cms_verify(GBytes *cms, const void *detached_content, gsize len, c
 	ERR_clear_error();
 	return TRUE;
 }
+
+/* ---- envelopes ------------------------------------------------------------ */
+
+GBytes *rota_cms_encrypt(GBytes *signed_cms, gchar **recipient_files, guint *out_count, GError **error)
+{
+	g_autoptr(RotaX509Stack) recipients = sk_X509_new_null();
+	g_autoptr(CMS_ContentInfo) inner = cms_parse(signed_cms, error);
+	g_autoptr(CMS_ContentInfo) env = NULL;
+	g_autoptr(BIO) in = NULL;
+	gsize len = 0;
+	const void *data;
+
+	if (!inner || !require_signed_data(inner, error))
+		return NULL;
+	for (gchar **f = recipient_files; f && *f; f++) {
+		if (!load_certs_file(*f, recipients, error))
+			return NULL;
+	}
+	if (sk_X509_num(recipients) == 0) {
+		g_set_error(error, ROTA_ERROR, ROTA_ERROR_INVALID,
+			    "One or multiple recipient certificates must be provided (via --to)");
+		return NULL;
+	}
+	data = g_bytes_get_data(signed_cms, &len);
+	in = mem_source_new(data, len);
+	env = CMS_encrypt(recipients, in, EVP_aes_256_cbc(), CMS_BINARY);
+	if (!env) {
+		g_autofree gchar *reason = openssl_errors();
+		g_set_error(error, ROTA_ERROR, ROTA_ERROR_SIGNATURE, "Failed to encrypt for %d recipients: %s",
+			    sk_X509_num(recipients), reason);
+		return NULL;
+	}
+	if (out_count)
+		*out_count = (guint)sk_X509_num(recipients);
+	return cms_to_der(env, error);
+}
+
+/* TRUE when one of the RecipientInfos names cert (issuer and serial or
+ * key identifier), for RSA key transport and EC key agreement alike. */
+static gboolean cms_has_recipient(CMS_ContentInfo *ci, X509 *cert)
+{
+	STACK_OF(CMS_RecipientInfo) *ris = CMS_get0_RecipientInfos(ci);
+
+	for (int i = 0; i < sk_CMS_RecipientInfo_num(ris); i++) {
+		CMS_RecipientInfo *ri = sk_CMS_RecipientInfo_value(ris, i);
+		int type = CMS_RecipientInfo_type(ri);
+		if (type == CMS_RECIPINFO_TRANS && CMS_RecipientInfo_ktri_cert_cmp(ri, cert) == 0)
+			return TRUE;
+		if (type == CMS_RECIPINFO_AGREE) {
+			STACK_OF(CMS_RecipientEncryptedKey) *reks = CMS_RecipientInfo_kari_get0_reks(ri);
+			for (int k = 0; k < sk_CMS_RecipientEncryptedKey_num(reks); k++) {
+				if (CMS_RecipientEncryptedKey_cert_cmp(sk_CMS_RecipientEncryptedKey_value(reks, k), cert) == 0)
+					return TRUE;
+			}
+		}
+	}
+	return FALSE;
+}
+
+gint rota_cms_count_recipients(GBytes *cms)
+{
+	g_autoptr(CMS_ContentInfo) ci = cms_parse(cms, NULL);
+
+	if (!ci || cms_type(ci) != NID_pkcs7_enveloped)
+		return -1;
+	return sk_CMS_RecipientInfo_num(CMS_get0_RecipientInfos(ci));
+}
+
+GBytes *rota_cms_decrypt(GBytes *enveloped, const gchar *key, const gchar *cert, GError **error)
+{
+	g_autoptr(CMS_ContentInfo) ci = cms_parse(enveloped, error);
+	g_autoptr(EVP_PKEY) pkey = NULL;
+	g_autoptr(X509) x509 = NULL;
+	g_autoptr(BIO) out = BIO_new(BIO_s_mem());
+
+	if (!ci)
+		return NULL;
+	if (!key) {
+		g_set_error(error, ROTA_ERROR, ROTA_ERROR_INVALID,
+			    "Encrypted bundle detected, but no decryption key given. Use --key=<PEMFILE|PKCS11-URL> "
+			    "or [encryption] key= to provide one.");
+		return NULL;
+	}
+	pkey = load_signer_key(key, error);
+	if (!pkey)
+		return NULL;
+	if (cert) {
+		x509 = load_signer_cert(cert, error);
+		if (!x509)
+			return NULL;
+		if (!cms_has_recipient(ci, x509)) {
+			g_autofree gchar *subject = name_to_string(X509_get_subject_name(x509));
+			g_set_error(error, ROTA_ERROR, ROTA_ERROR_SIGNATURE,
+				    "This device is not a recipient of the encrypted bundle (certificate '%s': %s)", cert,
+				    subject);
+			return NULL;
+		}
+		if (X509_check_private_key(x509, pkey) != 1) {
+			ERR_clear_error();
+			g_set_error(error, ROTA_ERROR, ROTA_ERROR_SIGNATURE, "Key '%s' does not match certificate '%s'", key,
+				    cert);
+			return NULL;
+		}
+	}
+	/* Without a certificate OpenSSL tries every recipient with the key. */
+	if (CMS_decrypt(ci, pkey, x509, NULL, out, CMS_BINARY) != 1) {
+		g_autofree gchar *reason = openssl_errors();
+		g_set_error(error, ROTA_ERROR, ROTA_ERROR_SIGNATURE,
+			    "Failed to decrypt CMS EnvelopedData: %s (is this device one of its recipients?)", reason);
+		return NULL;
+	}
+	return mem_bio_to_bytes(out);
+}

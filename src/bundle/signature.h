@@ -67,3 +67,18 @@ gboolean rota_cms_verify(GBytes *cms, const void *detached_content, gsize len, c
 
 /* Certificate info of every certificate carried in the CMS (unverified). */
 GPtrArray *rota_cms_get_certs(GBytes *cms, GError **error);
+
+/* ---- encrypted bundles (CMS EnvelopedData around the SignedData) ---- */
+
+/* Wraps signed_cms (DER SignedData) in EnvelopedData (AES-256-CBC) for every
+ * certificate in every PEM file of recipient_files (RSA: key transport, EC:
+ * key agreement). *out_count receives the number of recipients. */
+GBytes *rota_cms_encrypt(GBytes *signed_cms, gchar **recipient_files, guint *out_count, GError **error);
+
+/* Decrypts EnvelopedData with key (PEM or pkcs11: URI) and, when given, its
+ * certificate (which also tells whether this device is a recipient at
+ * all). Returns the inner DER SignedData. */
+GBytes *rota_cms_decrypt(GBytes *enveloped, const gchar *key, const gchar *cert, GError **error);
+
+/* Number of recipients of an EnvelopedData, or -1 if cms is not one. */
+gint rota_cms_count_recipients(GBytes *cms);

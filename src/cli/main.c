@@ -28,6 +28,7 @@ typedef struct {
 	gchar *cert;
 	gchar *key;
 	gchar **intermediates;
+	gchar **recipients;
 	gchar *mksquashfs_args;
 	gchar *output_format;
 	gboolean no_verify;
@@ -59,6 +60,8 @@ static GOptionEntry entries[] = {
 	{"key", 0, 0, G_OPTION_ARG_STRING, &opt.key, "signing key", "PEMFILE|PKCS11-URL"},
 	{"intermediate", 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &opt.intermediates, "intermediate CA certificate (repeatable)",
 	 "PEMFILE"},
+	{"to", 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &opt.recipients, "encrypt: recipient certificates (PEM, repeatable)",
+	 "PEMFILE"},
 	{"mksquashfs-args", 0, 0, G_OPTION_ARG_STRING, &opt.mksquashfs_args,
 	 "squashfs options as mksquashfs takes them (-comp, -b)", "ARGS"},
 	{"output-format", 0, 0, G_OPTION_ARG_STRING, &opt.output_format, "readable, shell, json or json-pretty", "FORMAT"},
@@ -88,6 +91,7 @@ static const gchar *commands_help =
 	"  extract-signature BUNDLE OUTPUTSIG     write the bundle's CMS signature\n"
 	"  resign INBUNDLE OUTBUNDLE              sign the same payload anew\n"
 	"  replace-signature INBUNDLE SIG OUTBUNDLE\n"
+	"  encrypt --to=CERT... INBUNDLE OUTBUNDLE wrap a crypt bundle's key for recipients\n"
 	"  install BUNDLE                         install into the slots that are not booted\n"
 	"  status [mark-good|mark-bad|mark-active [booted|other|SLOT]]\n"
 	"  write-slot SLOT IMAGE                  write an image into a slot, nothing else\n";
@@ -184,6 +188,9 @@ static RotaBundle *open_bundle(const gchar *path, gboolean verify, GError **erro
 	if (verify && !build_keyring(&keyring, TRUE, error))
 		return NULL;
 	o.keyring = verify ? &keyring : NULL;
+	/* --key is the decryption key for the commands that read bundles. */
+	o.decrypt_key = opt.key ? opt.key : config ? config->encryption_key : NULL;
+	o.decrypt_cert = opt.key ? opt.cert : config ? config->encryption_cert : NULL;
 	o.max_signature_size = config ? config->max_signature_size : 0;
 	return rota_bundle_open(path, &o, error);
 }
@@ -468,6 +475,27 @@ static gboolean cmd_write_slot(gchar **args, GError **error)
 	return TRUE;
 }
 
+static gboolean cmd_encrypt(gchar **args, GError **error)
+{
+	g_autoptr(RotaBundle) b = NULL;
+	guint count = 0;
+
+	if (!want_args(args, 2, "encrypt --to=CERT INBUNDLE OUTBUNDLE", error))
+		return FALSE;
+	if (!opt.recipients) {
+		g_set_error(error, ROTA_ERROR, ROTA_ERROR_INVALID,
+			    "One or multiple recipient certificates must be provided (via --to)");
+		return FALSE;
+	}
+	b = open_bundle(args[0], TRUE, error);
+	if (!b || !rota_bundle_encrypt(b, args[1], opt.recipients, &count, error)) {
+		g_prefix_error(error, "Failed to encrypt bundle: ");
+		return FALSE;
+	}
+	g_print("Encrypted bundle for %u recipient%s written to %s\n", count, count == 1 ? "" : "s", args[1]);
+	return TRUE;
+}
+
 static const struct {
 	const gchar *name;
 	gboolean (*run)(gchar **args, GError **error);
@@ -484,6 +512,7 @@ static const struct {
 	{"mark-bad", cmd_mark_bad},
 	{"mark-active", cmd_mark_active},
 	{"write-slot", cmd_write_slot},
+	{"encrypt", cmd_encrypt},
 };
 
 static void print_error(const GError *error)

@@ -136,7 +136,7 @@ static gboolean check_bundle_policy(Install *in, GError **error)
 		g_set_error(error, ROTA_ERROR, ROTA_ERROR_INVALID, "Bundle format '%s' not allowed", rota_bundle_format_name(b->format));
 		return FALSE;
 	}
-	if (b->format == ROTA_FORMAT_CRYPT) {
+	if (b->format == ROTA_FORMAT_CRYPT && !b->enveloped) {
 		g_set_error(error, ROTA_ERROR, ROTA_ERROR_INVALID, "Refusing to install unencrypted crypt bundles");
 		return FALSE;
 	}
@@ -412,7 +412,10 @@ static gboolean append_shell_args(GPtrArray *argv, const gchar *args, GError **e
 static gboolean open_bundle(Install *in, const gchar *path, GError **error)
 {
 	const RotaConfig *c = in->ctx->config;
-	RotaBundleOpenOptions o = {.keyring = &c->keyring, .max_signature_size = c->max_signature_size};
+	RotaBundleOpenOptions o = {.keyring = &c->keyring,
+				   .max_signature_size = c->max_signature_size,
+				   .decrypt_key = c->encryption_key,
+				   .decrypt_cert = c->encryption_cert};
 
 	if (!c->keyring.path && !c->keyring.directory) {
 		g_set_error(error, ROTA_ERROR, ROTA_ERROR_INVALID, "%s: [keyring] has no path or directory: cannot verify bundles",

@@ -309,9 +309,11 @@ static gboolean extract_entries(struct archive *in, const gchar *dest, GError **
 	g_autoptr(GString) msg = NULL;
 	struct archive *out = archive_write_disk_new();
 	struct archive_entry *entry;
+	/* No ARCHIVE_EXTRACT_SECURE_NOABSOLUTEPATHS: every entry is rewritten
+	 * to an absolute path below dest (archive-absolute names included, as
+	 * GNU tar strips their leading '/'), which that flag would refuse. */
 	int flags = ARCHIVE_EXTRACT_PERM | ARCHIVE_EXTRACT_OWNER | ARCHIVE_EXTRACT_TIME | ARCHIVE_EXTRACT_XATTR |
-		    ARCHIVE_EXTRACT_SECURE_NODOTDOT | ARCHIVE_EXTRACT_SECURE_SYMLINKS |
-		    ARCHIVE_EXTRACT_SECURE_NOABSOLUTEPATHS;
+		    ARCHIVE_EXTRACT_SECURE_NODOTDOT | ARCHIVE_EXTRACT_SECURE_SYMLINKS;
 	gboolean ok = TRUE;
 	int r;
 
