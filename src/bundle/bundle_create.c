@@ -17,6 +17,7 @@
 
 #include "bundle/verity.h"
 #include "common/util.h"
+#include "bundle/hash_index.h"
 #include "view/crypt_view.h"
 
 #define WORKDIR_NAME ".rota-workdir"
@@ -171,6 +172,26 @@ static gboolean hash_file(const gchar *path, gchar **out_hex, guint64 *out_size,
 	return ok;
 }
 
+/* <filename>.block-hash-index next to the image: the SHA-256 of each 4 KiB
+ * chunk, what adaptive installs compare against local slots. */
+static gboolean write_block_hash_index(const gchar *workdir, const RotaImage *img, GError **error)
+{
+	g_autofree gchar *path = g_build_filename(workdir, img->filename, NULL);
+	g_autofree gchar *out = g_strdup_printf("%s.block-hash-index", path);
+	g_autoptr(RotaView) view = rota_file_view_new(path, error);
+	g_autoptr(GBytes) index = NULL;
+
+	if (!view)
+		return FALSE;
+	index = rota_hash_index_compute(view, rota_view_get_size(view), error);
+	if (!index) {
+		g_prefix_error(error, "adaptive image '%s': ", img->filename);
+		return FALSE;
+	}
+	unlink(out); /* never write through a hard link into the input dir */
+	return rota_write_file_atomic(out, g_bytes_get_data(index, NULL), g_bytes_get_size(index), 0644, error);
+}
+
 /* Every image file must be a regular file inside the work dir (a symlink in
  * the input that escapes it was already refused by mirror_tree). */
 static gboolean fill_image_checksums(RotaManifest *m, const gchar *workdir, const gchar *inputdir, GError **error)
@@ -192,11 +213,9 @@ static gboolean fill_image_checksums(RotaManifest *m, const gchar *workdir, cons
 		if (!hash_file(path, &img->sha256, &img->size, error))
 			return FALSE;
 		img->has_size = TRUE;
-		if (g_strv_contains((const gchar *const *)img->adaptive, "block-hash-index")) {
-			g_set_error(error, ROTA_ERROR, ROTA_ERROR_INVALID,
-				    "image '%s': adaptive=block-hash-index is not supported by rota bundle yet", img->filename);
+		if (g_strv_contains((const gchar *const *)img->adaptive, "block-hash-index") &&
+		    !write_block_hash_index(workdir, img, error))
 			return FALSE;
-		}
 	}
 	return TRUE;
 }

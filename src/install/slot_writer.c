@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "common/spawn.h"
+#include "install/adaptive.h"
 #include "common/util.h"
 #include "system/mount.h"
 
@@ -243,6 +244,91 @@ static gboolean write_raw(RotaView *src, RotaSlot *slot, guint64 expected_size, 
 	ok = check_device_size(fd, slot, expected_size, error) && copy_view(src, fd, slot->device, progress, error);
 	close(fd);
 	return ok && (!sha256 || verify_written(slot, expected_size, sha256, error));
+}
+
+/* ---- adaptive writes ---- */
+
+static gboolean wants_adaptive(const RotaWriteJob *job)
+{
+	return g_strv_contains((const gchar *const *)job->image->adaptive, "block-hash-index") &&
+	       job->hooks->ctx->config->data_directory;
+}
+
+/* The image's block-hash-index from the bundle (verified like all payload). */
+static GBytes *bundle_image_index(RotaWriteJob *job, GError **error)
+{
+	RotaSquashfs *sqfs = rota_bundle_get_squashfs(job->hooks->bundle, error);
+	g_autofree gchar *name = g_strdup_printf("%s.block-hash-index", job->image->filename);
+	return sqfs ? rota_squashfs_load_file(sqfs, name, (gsize)(job->image->size / ROTA_CHUNK * 32 + 1), error) : NULL;
+}
+
+/* The slot a seed chunk may come from: booted or active, same class. */
+static RotaSlot *seed_slot(const RotaWriteJob *job)
+{
+	const RotaConfig *c = job->hooks->ctx->config;
+
+	for (guint i = 0; i < c->slots->len; i++) {
+		RotaSlot *s = c->slots->pdata[i];
+		if (s != job->slot && g_str_equal(s->sclass, job->slot->sclass) && s->state != ROTA_SLOT_INACTIVE)
+			return s;
+	}
+	return NULL;
+}
+
+static void report_adaptive(RotaWriteJob *job, const RotaAdaptiveStats *st)
+{
+	g_autofree gchar *msg = g_strdup_printf(
+		"adaptive update of %s: %" G_GUINT64_FORMAT " chunks: %" G_GUINT64_FORMAT " zero, %" G_GUINT64_FORMAT
+		" in target slot, %" G_GUINT64_FORMAT " from active slot, %" G_GUINT64_FORMAT " from bundle (%" G_GUINT64_FORMAT
+		" bytes), %" G_GUINT64_FORMAT " written",
+		job->slot->name, st->chunks, st->zero, st->from_target, st->from_active, st->from_bundle, st->bundle_bytes,
+		st->written);
+	if (job->hooks->message)
+		job->hooks->message(msg, job->hooks->message_data);
+	else
+		g_message("%s", msg);
+	if (job->stats)
+		*job->stats = *st;
+}
+
+/* Writes the image via its index; FALSE (with the reason) means a full copy is needed. */
+static gboolean write_adaptive(RotaWriteJob *job, RotaView *src, GBytes *index, GError **error)
+{
+	RotaAdaptiveStats stats;
+	RotaAdaptiveJob aj = {.ctx = job->hooks->ctx,
+			      .target = job->slot,
+			      .seed = seed_slot(job),
+			      .image = src,
+			      .image_index = index,
+			      .sha256 = job->image->sha256,
+			      .progress = job->progress};
+
+	if (!rota_adaptive_write(&aj, &stats, error))
+		return FALSE;
+	report_adaptive(job, &stats);
+	return TRUE;
+}
+
+static gboolean write_image(RotaWriteJob *job, RotaView *src, GError **error)
+{
+	g_autoptr(GBytes) index = NULL;
+	g_autoptr(GError) local = NULL;
+	gboolean adaptive = FALSE;
+
+	if (wants_adaptive(job)) {
+		index = bundle_image_index(job, &local);
+		adaptive = index && write_adaptive(job, src, index, &local);
+		if (!adaptive)
+			g_warning("Continuing after adaptive mode error: %s", local->message);
+	}
+	if (!adaptive && !write_raw(src, job->slot, job->image->size, NULL, job->progress, error))
+		return FALSE;
+	if (!verify_written(job->slot, job->image->size, job->image->sha256, error))
+		return FALSE;
+	g_clear_error(&local);
+	if (index && !rota_hash_index_store(job->hooks->ctx, job->slot, job->image->sha256, index, &local))
+		g_warning("cannot cache the block-hash-index of slot %s: %s", job->slot->name, local->message);
+	return TRUE;
 }
 
 /* ---- filesystems and tar ---- */
@@ -480,7 +566,7 @@ gboolean rota_writer_run(RotaWriteJob *job, GError **error)
 	if (!(fs ? run_hook_mounted(job, "pre-install", "slot-pre-install", error)
 		 : run_hook(job, "pre-install", "slot-pre-install", NULL, error)))
 		return FALSE;
-	if (!write_raw(src, job->slot, job->image->size, job->image->sha256, job->progress, error))
+	if (!write_image(job, src, error))
 		return FALSE;
 	if (fs && job->slot->resize && g_str_equal(job->slot->type, "ext4") && !resize_ext4(job->slot, error))
 		return FALSE;

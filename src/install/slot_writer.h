@@ -7,6 +7,7 @@
 #include <glib.h>
 
 #include "bundle/bundle.h"
+#include "install/adaptive.h"
 #include "install/hooks.h"
 #include "install/progress.h"
 
@@ -28,6 +29,7 @@ typedef struct {
 	RotaSlot *slot;
 	RotaWriterKind kind;
 	RotaProgress *progress;    /* may be NULL */
+	RotaAdaptiveStats *stats;  /* adaptive statistics out, may be NULL */
 } RotaWriteJob;
 
 /* Writes job->image into job->slot with pre/post hooks as the manifest

@@ -1,0 +1,286 @@
+/* adaptive.c — see adaptive.h. Every chunk taken from a local slot is
+ * hashed again before it is written, because slots may be read-write and
+ * change after their index was cached; chunks from the bundle are already
+ * verified by the verity view. */
+#include "adaptive.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <glib/gstdio.h>
+#include <openssl/evp.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/util.h"
+
+#define RUN_CHUNKS 256u /* bundle reads of up to 1 MiB */
+
+/* ---- the per-slot cache ---- */
+
+static gchar *index_path(RotaContext *ctx, RotaSlot *slot, const gchar *sha256)
+{
+	g_autofree gchar *dir = g_strdup_printf("slot.%s", slot->name);
+	g_autofree gchar *hash = g_strdup_printf("hash-%s", sha256);
+	return g_build_filename(ctx->config->data_directory, dir, hash, "block-hash-index", NULL);
+}
+
+gboolean rota_hash_index_store(RotaContext *ctx, RotaSlot *slot, const gchar *sha256, GBytes *index, GError **error)
+{
+	g_autofree gchar *path = index_path(ctx, slot, sha256);
+	g_autofree gchar *dir = g_path_get_dirname(path);
+	g_autofree gchar *slot_dir = g_path_get_dirname(dir);
+	g_autoptr(GDir) d = NULL;
+	const gchar *name;
+
+	/* Only the index of the current content is worth keeping. */
+	d = g_dir_open(slot_dir, 0, NULL);
+	while (d && (name = g_dir_read_name(d))) {
+		g_autofree gchar *old = g_build_filename(slot_dir, name, NULL);
+		g_autofree gchar *old_index = g_build_filename(old, "block-hash-index", NULL);
+		if (g_str_has_prefix(name, "hash-") && !g_str_equal(old, dir)) {
+			g_unlink(old_index);
+			g_rmdir(old);
+		}
+	}
+	if (g_mkdir_with_parents(dir, 0700) != 0) {
+		int err = errno;
+		g_set_error(error, ROTA_ERROR, ROTA_ERROR_IO, "cannot create %s: %s", dir, g_strerror(err));
+		return FALSE;
+	}
+	return rota_write_file_atomic(path, g_bytes_get_data(index, NULL), g_bytes_get_size(index), 0600, error);
+}
+
+/* The slot's index: the cached one for its recorded content, or computed. */
+static GBytes *slot_index(RotaContext *ctx, RotaSlot *slot, RotaView *dev, GError **error)
+{
+	g_auto(RotaSlotStatus) st = {0};
+	g_autofree gchar *path = NULL;
+	gchar *data = NULL;
+	gsize len = 0;
+	guint64 size = rota_view_get_size(dev) / ROTA_CHUNK * ROTA_CHUNK;
+
+	rota_status_load(ctx->status, slot, &st);
+	if (st.sha256 && g_strcmp0(st.status, "ok") == 0) {
+		path = index_path(ctx, slot, st.sha256);
+		if (g_file_get_contents(path, &data, &len, NULL) && len % 32 == 0 && len / 32 * ROTA_CHUNK <= size)
+			return g_bytes_new_take(data, len);
+		g_free(data);
+	}
+	return size ? rota_hash_index_compute(dev, size, error) : g_bytes_new(NULL, 0);
+}
+
+/* ---- lookup ---- */
+
+typedef struct {
+	GHashTable *table; /* digest (32 bytes, borrowed from index) → chunk number + 1 */
+	GBytes *index;
+} Lookup;
+
+static void lookup_init(Lookup *l, GBytes *index)
+{
+	gsize len;
+	const guint8 *d = g_bytes_get_data(index, &len);
+
+	l->index = g_bytes_ref(index);
+	l->table = g_hash_table_new((GHashFunc)g_bytes_hash, (GEqualFunc)g_bytes_equal);
+	for (gsize c = len / 32; c-- > 0;) /* lowest chunk number wins */
+		g_hash_table_insert(l->table, g_bytes_new_static(d + c * 32, 32), GSIZE_TO_POINTER(c + 1));
+}
+
+static void lookup_clear(Lookup *l)
+{
+	if (l->table) {
+		GHashTableIter it;
+		gpointer key;
+		g_hash_table_iter_init(&it, l->table);
+		while (g_hash_table_iter_next(&it, &key, NULL))
+			g_bytes_unref(key);
+		g_hash_table_unref(l->table);
+	}
+	if (l->index)
+		g_bytes_unref(l->index);
+}
+
+/* Chunk number holding digest, or -1. */
+static gint64 lookup_find(Lookup *l, const guint8 *digest)
+{
+	g_autoptr(GBytes) key = g_bytes_new_static(digest, 32);
+	gpointer v = l->table ? g_hash_table_lookup(l->table, key) : NULL;
+	return v ? (gint64)GPOINTER_TO_SIZE(v) - 1 : -1;
+}
+
+/* ---- writing ---- */
+
+typedef struct {
+	RotaAdaptiveJob *job;
+	RotaAdaptiveStats *stats;
+	int fd;              /* target, read-write */
+	RotaView *target;    /* target device (for re-reading old chunks) */
+	RotaView *seed;      /* seed device or NULL */
+	Lookup target_old;
+	Lookup seed_lookup;
+	const guint8 *want;  /* image index */
+} Adaptive;
+
+/* Reads chunk `from` of dev into buf and checks it still has digest. */
+static gboolean take_local(RotaView *dev, gint64 from, const guint8 *digest, guint8 *buf)
+{
+	guint8 have[32];
+
+	if (from < 0 || !rota_view_read_at(dev, (guint64)from * ROTA_CHUNK, buf, ROTA_CHUNK, NULL))
+		return FALSE;
+	rota_chunk_digest(buf, have);
+	return memcmp(have, digest, 32) == 0;
+}
+
+/* Writes chunk c unless the target already holds exactly these bytes. */
+static gboolean put_chunk(Adaptive *a, guint64 c, const guint8 *buf, GError **error)
+{
+	guint8 current[ROTA_CHUNK];
+
+	if (rota_view_read_at(a->target, c * ROTA_CHUNK, current, ROTA_CHUNK, NULL) &&
+	    memcmp(current, buf, ROTA_CHUNK) == 0)
+		return TRUE;
+	a->stats->written++;
+	return rota_pwrite_exact(a->fd, buf, ROTA_CHUNK, c * ROTA_CHUNK, a->job->target->device, error);
+}
+
+/* Tries the local sources for chunk c; TRUE with buf filled when found. */
+static gboolean find_local(Adaptive *a, guint64 c, guint8 *buf)
+{
+	const guint8 *d = a->want + c * 32;
+	gint64 at;
+
+	if (memcmp(d, rota_zero_chunk_digest, 32) == 0) {
+		memset(buf, 0, ROTA_CHUNK);
+		a->stats->zero++;
+		return TRUE;
+	}
+	/* The target itself: this very chunk, or one not yet overwritten. */
+	at = lookup_find(&a->target_old, d);
+	if (take_local(a->target, (gint64)c, d, buf) || (at >= (gint64)c && take_local(a->target, at, d, buf))) {
+		a->stats->from_target++;
+		return TRUE;
+	}
+	at = lookup_find(&a->seed_lookup, d);
+	if (a->seed && take_local(a->seed, at, d, buf)) {
+		a->stats->from_active++;
+		return TRUE;
+	}
+	return FALSE;
+}
+
+/* Reads chunks [first, first+n) from the bundle in one request and writes them. */
+static gboolean copy_from_bundle(Adaptive *a, guint64 first, guint64 n, GError **error)
+{
+	g_autofree guint8 *buf = g_malloc(n * ROTA_CHUNK);
+
+	if (!rota_view_read_at(a->job->image, first * ROTA_CHUNK, buf, n * ROTA_CHUNK, error))
+		return FALSE;
+	a->stats->from_bundle += n;
+	a->stats->bundle_bytes += n * ROTA_CHUNK;
+	for (guint64 i = 0; i < n; i++) {
+		if (!put_chunk(a, first + i, buf + i * ROTA_CHUNK, error))
+			return FALSE;
+	}
+	return TRUE;
+}
+
+static gboolean write_all_chunks(Adaptive *a, GError **error)
+{
+	guint8 buf[ROTA_CHUNK];
+	guint64 missing_start = 0, missing = 0;
+
+	for (guint64 c = 0; c < a->stats->chunks; c++) {
+		if (find_local(a, c, buf)) {
+			if (missing && !copy_from_bundle(a, missing_start, missing, error))
+				return FALSE;
+			missing = 0;
+			if (!put_chunk(a, c, buf, error))
+				return FALSE;
+		} else {
+			if (!missing)
+				missing_start = c;
+			/* Runs of missing chunks become one bundle read. */
+			if (++missing == RUN_CHUNKS) {
+				if (!copy_from_bundle(a, missing_start, missing, error))
+					return FALSE;
+				missing = 0;
+			}
+		}
+		rota_progress_set_fraction(a->job->progress, c + 1, a->stats->chunks);
+	}
+	return !missing || copy_from_bundle(a, missing_start, missing, error);
+}
+
+static gboolean open_sources(Adaptive *a, GError **error)
+{
+	RotaAdaptiveJob *job = a->job;
+	g_autoptr(GBytes) target_index = NULL;
+	int rfd;
+
+	a->fd = open(job->target->device, O_RDWR | O_CLOEXEC);
+	rfd = open(job->target->device, O_RDONLY | O_CLOEXEC);
+	if (a->fd < 0 || rfd < 0) {
+		int err = errno;
+		if (rfd >= 0)
+			close(rfd);
+		g_set_error(error, ROTA_ERROR, ROTA_ERROR_IO, "cannot open slot %s: %s", job->target->name, g_strerror(err));
+		return FALSE;
+	}
+	a->target = rota_file_view_new_from_fd(rfd, job->target->device, error);
+	if (!a->target)
+		return FALSE;
+	if (rota_view_get_size(a->target) < rota_view_get_size(job->image)) {
+		g_set_error(error, ROTA_ERROR, ROTA_ERROR_INVALID, "slot %s is smaller than the image", job->target->name);
+		return FALSE;
+	}
+	target_index = slot_index(job->ctx, job->target, a->target, error);
+	if (!target_index)
+		return FALSE;
+	lookup_init(&a->target_old, target_index);
+	rota_progress_set_fraction(job->progress, 1, 10);
+	if (job->seed) {
+		g_autoptr(GBytes) seed_index = NULL;
+		g_autoptr(GError) local = NULL;
+		a->seed = rota_file_view_new(job->seed->device, &local);
+		seed_index = a->seed ? slot_index(job->ctx, job->seed, a->seed, &local) : NULL;
+		if (seed_index)
+			lookup_init(&a->seed_lookup, seed_index);
+		else
+			g_message("adaptive: not using slot %s: %s", job->seed->name, local->message);
+	}
+	return TRUE;
+}
+
+gboolean rota_adaptive_write(RotaAdaptiveJob *job, RotaAdaptiveStats *stats, GError **error)
+{
+	Adaptive a = {.job = job, .stats = stats, .fd = -1};
+	guint64 size = rota_view_get_size(job->image);
+	gboolean ok;
+
+	memset(stats, 0, sizeof(*stats));
+	stats->chunks = size / ROTA_CHUNK;
+	if (size % ROTA_CHUNK != 0 || g_bytes_get_size(job->image_index) != stats->chunks * 32) {
+		g_set_error(error, ROTA_ERROR, ROTA_ERROR_INVALID,
+			    "block-hash-index of %" G_GSIZE_FORMAT " bytes does not fit an image of %" G_GUINT64_FORMAT " bytes",
+			    g_bytes_get_size(job->image_index), size);
+		return FALSE;
+	}
+	a.want = g_bytes_get_data(job->image_index, NULL);
+	ok = open_sources(&a, error) && write_all_chunks(&a, error);
+	if (ok && fsync(a.fd) != 0) {
+		int err = errno;
+		g_set_error(error, ROTA_ERROR, ROTA_ERROR_IO, "%s: fsync failed: %s", job->target->device, g_strerror(err));
+		ok = FALSE;
+	}
+	if (a.fd >= 0)
+		close(a.fd);
+	if (a.target)
+		rota_view_unref(a.target);
+	if (a.seed)
+		rota_view_unref(a.seed);
+	lookup_clear(&a.target_old);
+	lookup_clear(&a.seed_lookup);
+	return ok;
+}
