@@ -250,8 +250,20 @@ static gboolean write_raw(RotaView *src, RotaSlot *slot, guint64 expected_size, 
 
 static gboolean wants_adaptive(const RotaWriteJob *job)
 {
-	return g_strv_contains((const gchar *const *)job->image->adaptive, "block-hash-index") &&
-	       job->hooks->ctx->config->data_directory;
+	gboolean want = FALSE;
+
+	/* Methods from newer bundle formats are skipped, not errors (spec §3.5). */
+	for (gchar **m = job->image->adaptive; *m; m++) {
+		if (g_str_equal(*m, "block-hash-index"))
+			want = TRUE;
+		else
+			g_message("Ignoring unknown adaptive method '%s' for image %s", *m, job->image->filename);
+	}
+	if (want && !job->hooks->ctx->config->data_directory) {
+		g_message("Ignoring adaptive method since 'data-directory' is not configured");
+		return FALSE;
+	}
+	return want;
 }
 
 /* The image's block-hash-index from the bundle (verified like all payload). */
