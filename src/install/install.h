@@ -25,7 +25,3 @@ typedef struct {
  * bundle was refused (compatible, version, install-check), not failed. */
 gboolean rota_install(RotaContext *ctx, const gchar *path, const RotaInstallArgs *args, gboolean *out_rejected,
 		      GError **error);
-
-/* SemVer-like comparison (install-and-runtime.md §14): <0, 0, >0. FALSE if
- * either does not parse. */
-gboolean rota_version_compare(const gchar *a, const gchar *b, gint *out);

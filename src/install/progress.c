@@ -8,6 +8,7 @@ typedef struct {
 	guint substeps;
 	gdouble done;      /* percent of the total completed by ended children */
 	gdouble own;       /* percent of the total from set_fraction */
+	gdouble reported;  /* own fraction (0..1) at the last fine emission */
 } Step;
 
 struct _RotaProgress {
@@ -97,12 +98,14 @@ void rota_progress_end(RotaProgress *p, gboolean success)
 		s->own = 0;
 		emit(p, msg, success);
 	} else {
+		/* The step's whole share moves to its parent; the end message is
+		 * emitted while the step is still on the stack, so its depth is
+		 * the step's own (as RAUC's r_context_end_step does). */
 		Step *parent = g_ptr_array_index(p->stack, p->stack->len - 2);
-		gdouble share = s->share;
-		g_ptr_array_remove_index(p->stack, p->stack->len - 1);
-		parent->done += share;
+		parent->done += s->share;
+		s->done = 0;
+		s->own = 0;
 		emit(p, msg, FALSE);
-		return;
 	}
 	g_ptr_array_remove_index(p->stack, p->stack->len - 1);
 }
@@ -119,6 +122,24 @@ void rota_progress_set_fraction(RotaProgress *p, guint64 done, guint64 total)
 	s->own = (s->share - s->done) * MIN(done, total) / (gdouble)total;
 	if ((gint)total_percent(p) != before)
 		emit(p, s->description, FALSE);
+}
+
+void rota_progress_set_fraction_fine(RotaProgress *p, guint64 done, guint64 total, guint min_permille)
+{
+	Step *s;
+	gint before;
+	gdouble fraction;
+
+	if (!p || !p->stack->len || total == 0)
+		return;
+	s = g_ptr_array_index(p->stack, p->stack->len - 1);
+	before = (gint)total_percent(p);
+	fraction = MIN(done, total) / (gdouble)total;
+	s->own = (s->share - s->done) * fraction;
+	if ((gint)total_percent(p) != before || fraction - s->reported >= min_permille / 1000.0) {
+		s->reported = fraction;
+		emit(p, s->description, FALSE);
+	}
 }
 
 void rota_progress_end_all(RotaProgress *p, gboolean success)

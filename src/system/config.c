@@ -7,6 +7,7 @@
 
 #include "bundle/bundle.h"
 #include "common/error.h"
+#include "common/semver.h"
 
 const gchar *rota_slot_state_name(RotaSlotState state)
 {
@@ -254,6 +255,7 @@ static gboolean parse_system(Reader *r, RotaConfig *c, GError **error)
 {
 	static const gchar *const loaders[] = {"barebox", "grub", "uboot", "efi", "custom", "noop", NULL};
 	g_autofree gchar *statusfile = NULL;
+	gint cmp;
 
 	if (!g_key_file_has_group(r->kf, "system")) {
 		g_set_error(error, ROTA_ERROR, ROTA_ERROR_INVALID, "%s: missing section [system]", r->path);
@@ -288,6 +290,10 @@ static gboolean parse_system(Reader *r, RotaConfig *c, GError **error)
 		c->statusfile = g_build_filename(c->data_directory, "central.raucs", NULL);
 	}
 	c->min_bundle_version = take_str(r, "system", "min-bundle-version");
+	if (c->min_bundle_version && !rota_version_compare(c->min_bundle_version, "0", &cmp)) {
+		invalid(error, r, "system", "min-bundle-version", "Min version format invalid, expected: Major[.Minor[.Patch]][-pre_release]");
+		return FALSE;
+	}
 	if (!parse_bundle_formats(r, c, error) || !parse_variant(r, c, error) ||
 	    !take_bool(r, "system", "activate-installed", TRUE, &c->activate_installed, error) ||
 	    !take_int(r, "system", "boot-attempts", &c->boot_attempts, error) ||

@@ -289,6 +289,28 @@ static void test_full_slots(Fixture *f, gconstpointer data)
 	g_assert_null(bl->parent);
 }
 
+static void test_relative_config_path(Fixture *f, gconstpointer data)
+{
+	g_autofree gchar *cwd = g_get_current_dir();
+	g_autofree gchar *sub = in_dir(f, "etc");
+	g_autofree gchar *conf = g_build_filename(sub, "system.conf", NULL);
+	g_autofree gchar *device = g_build_filename(sub, "img", "rootfs0.img", NULL);
+	g_autoptr(GError) error = NULL;
+	g_autoptr(RotaConfig) c = NULL;
+
+	(void)data;
+	g_assert_cmpint(g_mkdir(sub, 0755), ==, 0);
+	g_assert_true(g_file_set_contents(conf, MINIMAL "[slot.rootfs.0]\ndevice=img/rootfs0.img\n", -1, NULL));
+	/* a config given by a relative path still resolves paths against its own directory */
+	g_assert_cmpint(g_chdir(f->dir), ==, 0);
+	c = rota_config_load("etc/system.conf", &error);
+	g_assert_cmpint(g_chdir(cwd), ==, 0);
+	g_assert_no_error(error);
+	g_assert_nonnull(c);
+	g_assert_cmpstr(c->path, ==, "etc/system.conf");
+	g_assert_cmpstr(rota_config_find_slot(c, "rootfs.0")->device, ==, device);
+}
+
 /* ---- defaults ---- */
 
 static void test_minimal_defaults(Fixture *f, gconstpointer data)
@@ -561,6 +583,13 @@ static void test_error_bad_boolean(Fixture *f, gconstpointer data)
 			  "'on' is not a boolean");
 }
 
+static void test_error_min_bundle_version(Fixture *f, gconstpointer data)
+{
+	(void)data;
+	assert_load_error(f, MINIMAL "min-bundle-version=abc\n", "system", "min-bundle-version",
+			  "Min version format invalid");
+}
+
 static void test_error_bad_integer(Fixture *f, gconstpointer data)
 {
 	(void)data;
@@ -730,6 +759,7 @@ int main(int argc, char **argv)
 	ADD("full/system", test_full_system_section);
 	ADD("full/other-sections", test_full_other_sections);
 	ADD("full/slots", test_full_slots);
+	ADD("full/relative-config-path", test_relative_config_path);
 	ADD("defaults/minimal", test_minimal_defaults);
 	g_test_add_func("/config/defaults/new-default", test_new_default);
 	g_test_add_func("/config/slot-state-names", test_slot_state_names);
@@ -752,6 +782,7 @@ int main(int argc, char **argv)
 	ADD("error/missing-compatible", test_error_missing_compatible);
 	ADD("error/bootloader", test_error_bootloader);
 	ADD("error/bad-boolean", test_error_bad_boolean);
+	ADD("error/min-bundle-version", test_error_min_bundle_version);
 	ADD("error/bad-integer", test_error_bad_integer);
 	ADD("error/boot-attempts-bootloader", test_error_boot_attempts_bootloader);
 	ADD("error/send-headers", test_error_send_headers);

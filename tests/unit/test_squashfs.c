@@ -364,7 +364,7 @@ static void failing_view_finalize(RotaView *view)
 	rota_view_unref(((FailingView *)view)->inner);
 }
 
-static const RotaViewOps failing_view_ops = {failing_view_read_at, failing_view_finalize};
+static const RotaViewOps failing_view_ops = {.read_at = failing_view_read_at, .finalize = failing_view_finalize};
 
 static void test_view_error_propagates(Fixture *fx, gconstpointer data)
 {
