@@ -6,12 +6,18 @@ set -euo pipefail
 packages=(
 	# build
 	gcc meson ninja-build pkg-config
-	libglib2.0-dev libssl-dev libcurl4-openssl-dev libsquashfs-dev libjson-glib-dev libarchive-dev
+	libglib2.0-dev libssl-dev libcurl4-openssl-dev libsquashfs-dev libjson-glib-dev libarchive-dev libdeflate-dev
 	# tools rota drives on a device (mkfs, bootloader environments)
 	e2fsprogs dosfstools grub-common libubootenv-tool
 	# tests and interop peers
 	python3 python3-pytest rauc squashfs-tools cryptsetup-bin openssl strace mtools
-	libengine-pkcs11-openssl softhsm2 opensc
+	libengine-pkcs11-openssl softhsm2 opensc python3-cryptography
+	# adaptive benchmark peers
+	casync zsync
+	# streaming tests and benchmark: real web servers, tc/ip netns
+	nginx lighttpd lighttpd-mod-openssl iproute2 curl
+	# D-Bus service tests: a private bus, gdbus/busctl, python clients, script(1) for a TTY
+	dbus-daemon libglib2.0-bin systemd python3-dbus python3-gi bsdutils
 )
 
 missing=()

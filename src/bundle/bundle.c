@@ -210,31 +210,59 @@ static gboolean load_verity(RotaBundle *b, const RotaKeyring *keyring, GError **
 	return b->payload != NULL;
 }
 
+/* Streaming reads only what it needs, and every byte through the verity
+ * view (bundle-format.md §9): formats without one cannot be streamed. */
+static gboolean check_streamable(const RotaBundle *b, GError **error)
+{
+	if (b->detached) {
+		g_set_error(error, ROTA_ERROR, ROTA_ERROR_INVALID,
+			    "%s: Bundle format 'plain' not supported in streaming mode: its signature covers the whole payload, "
+			    "which would have to be downloaded first", b->path);
+		return FALSE;
+	}
+	if (b->payload_size % 4096 != 0) {
+		g_set_error(error, ROTA_ERROR, ROTA_ERROR_INVALID,
+			    "%s: payload size %" G_GUINT64_FORMAT " is not a multiple of 4096, which streaming requires", b->path,
+			    b->payload_size);
+		return FALSE;
+	}
+	return TRUE;
+}
+
+gboolean rota_bundle_get_http_stats(RotaBundle *b, RotaHttpStats *out)
+{
+	return b->streamed && rota_http_view_get_stats(b->file, out);
+}
+
 RotaBundle *rota_bundle_open(const gchar *path, const RotaBundleOpenOptions *opts, GError **error)
 {
 	g_autoptr(RotaBundle) b = g_new0(RotaBundle, 1);
 	guint64 max_sig = opts && opts->max_signature_size ? opts->max_signature_size : ROTA_MAX_SIGNATURE_SIZE;
 	const RotaKeyring *keyring = opts ? opts->keyring : NULL;
 
-	b->path = g_strdup(path);
-	b->file = rota_file_view_new(path, error);
+	b->streamed = rota_is_http_url(path);
+	b->file = b->streamed ? rota_http_view_new(path, opts ? opts->http : NULL, error) : rota_file_view_new(path, error);
 	if (!b->file)
 		return NULL;
+	/* For URLs, the view's name: messages never show credentials. */
+	b->path = g_strdup(rota_view_get_name(b->file));
 	b->size = rota_view_get_size(b->file);
 	if (!read_signature_region(b, max_sig, error))
 		return NULL;
 	/* Detached or not is decided on the blob as read: an envelope counts as
 	 * inline, and what it holds must then verify as inline too. */
 	if (!rota_cms_is_detached(b->cms, &b->detached, error)) {
-		g_prefix_error(error, "%s: ", path);
+		g_prefix_error(error, "%s: ", b->path);
 		return NULL;
 	}
+	if (b->streamed && !check_streamable(b, error))
+		return NULL;
 	b->enveloped = rota_cms_is_enveloped(b->cms);
 	b->signed_cms = b->enveloped ? rota_cms_decrypt(b->cms, opts ? opts->decrypt_key : NULL,
 							 opts ? opts->decrypt_cert : NULL, error)
 				     : g_bytes_ref(b->cms);
 	if (!b->signed_cms) {
-		g_prefix_error(error, "%s: ", path);
+		g_prefix_error(error, "%s: ", b->path);
 		return NULL;
 	}
 	if (b->detached) {
@@ -275,6 +303,11 @@ gboolean rota_bundle_check_payload(RotaBundle *b, GError **error)
 	g_autoptr(RotaView) region = NULL;
 	guint8 salt[32], root[32];
 
+	if (b->streamed) {
+		g_set_error(error, ROTA_ERROR, ROTA_ERROR_INVALID,
+			    "%s: Refused to verify remote bundle. Provide a local bundle instead.", b->path);
+		return FALSE;
+	}
 	if (b->format == ROTA_FORMAT_PLAIN) {
 		if (!b->verified) {
 			g_set_error(error, ROTA_ERROR, ROTA_ERROR_SIGNATURE,

@@ -12,6 +12,7 @@
 #include "bundle/manifest.h"
 #include "bundle/signature.h"
 #include "bundle/squashfs.h"
+#include "view/http_view.h"
 #include "view/view.h"
 
 #define ROTA_MAX_SIGNATURE_SIZE 65536u
@@ -34,6 +35,7 @@ typedef struct {
 	GPtrArray *chain;      /* RotaCertInfo*, leaf first, when verified */
 	RotaView *payload;     /* the data the squashfs is read from (verity view for verity) */
 	RotaSquashfs *sqfs;    /* opened on demand by rota_bundle_get_squashfs() */
+	gboolean streamed;     /* file is an HTTP view (path was an http(s) URL) */
 } RotaBundle;
 
 void rota_bundle_free(RotaBundle *bundle);
@@ -44,9 +46,15 @@ typedef struct {
 	guint64 max_signature_size; /* 0: ROTA_MAX_SIGNATURE_SIZE */
 	const gchar *decrypt_key;   /* encrypted crypt bundles: private key (PEM or pkcs11:) */
 	const gchar *decrypt_cert;  /* and its certificate (optional) */
+	const RotaHttpOptions *http; /* http(s) URLs: access options; NULL: defaults */
 } RotaBundleOpenOptions;
 
+/* path is a file, or an http:// or https:// URL to stream from (verity
+ * and crypt bundles only). */
 RotaBundle *rota_bundle_open(const gchar *path, const RotaBundleOpenOptions *opts, GError **error);
+
+/* Download statistics of a streamed bundle; FALSE for a local one. */
+gboolean rota_bundle_get_http_stats(RotaBundle *bundle, RotaHttpStats *out);
 
 /* The squashfs of the payload, read through the verified view. */
 RotaSquashfs *rota_bundle_get_squashfs(RotaBundle *bundle, GError **error);

@@ -26,6 +26,8 @@
 #include <sqfs/meta_writer.h>
 #include <sqfs/super.h>
 
+#include <libdeflate.h>
+
 #include "common/util.h"
 
 #define ROTA_SQFS_MIN_BLOCK 4096u
@@ -939,6 +941,98 @@ gboolean rota_squashfs_write_dir(const gchar *srcdir, int fd, const RotaSquashfs
 /* ------------------------------------------------------------------ */
 /* reader                                                               */
 
+/* gzip blocks are decompressed with libdeflate: squashfs stores every block
+ * (data or metadata) as one complete zlib stream of known maximum output
+ * size, which is exactly what libdeflate's whole-buffer decompressor
+ * handles, about twice as fast as zlib's streaming inflate (extraction is
+ * bound by it). It checks the zlib header and adler32 like zlib does. Any
+ * failure (corrupt data, output larger than the block) is handed to the
+ * libsquashfs (zlib) decompressor, so a bad block fails with exactly the
+ * error it gave before, and a block only zlib accepts still decompresses.
+ * The one thing libdeflate does not enforce is the window size declared in
+ * the zlib header (it accepts matches up to 32 KiB back whatever the header
+ * says); the output is still fully determined by the input, and what the
+ * input is, is the verity tree's and the signature's business. Options
+ * (compression level, window, strategies) matter only for compressing and
+ * are read and checked by the libsquashfs compressor. */
+typedef struct {
+	sqfs_compressor_t base;
+	sqfs_compressor_t *inner;
+	struct libdeflate_decompressor *d;
+} DeflateDecompressor;
+
+static sqfs_compressor_t *deflate_wrap(sqfs_compressor_t *inner);
+
+static void deflate_destroy(sqfs_object_t *obj)
+{
+	DeflateDecompressor *w = (DeflateDecompressor *)obj;
+
+	libdeflate_free_decompressor(w->d);
+	sqfs_destroy(w->inner);
+	g_free(w);
+}
+
+static sqfs_object_t *deflate_copy(const sqfs_object_t *obj)
+{
+	sqfs_compressor_t *inner = sqfs_copy(((const DeflateDecompressor *)obj)->inner);
+
+	return inner ? (sqfs_object_t *)deflate_wrap(inner) : NULL;
+}
+
+static void deflate_get_configuration(const sqfs_compressor_t *cmp, sqfs_compressor_config_t *cfg)
+{
+	const sqfs_compressor_t *inner = ((const DeflateDecompressor *)cmp)->inner;
+
+	inner->get_configuration(inner, cfg);
+}
+
+static int deflate_write_options(sqfs_compressor_t *cmp, sqfs_file_t *file)
+{
+	sqfs_compressor_t *inner = ((DeflateDecompressor *)cmp)->inner;
+
+	return inner->write_options(inner, file);
+}
+
+static int deflate_read_options(sqfs_compressor_t *cmp, sqfs_file_t *file)
+{
+	sqfs_compressor_t *inner = ((DeflateDecompressor *)cmp)->inner;
+
+	return inner->read_options(inner, file);
+}
+
+static sqfs_s32 deflate_do_block(sqfs_compressor_t *cmp, const sqfs_u8 *in, sqfs_u32 size, sqfs_u8 *out,
+				 sqfs_u32 outsize)
+{
+	DeflateDecompressor *w = (DeflateDecompressor *)cmp;
+	size_t actual = 0;
+
+	if (size < 0x7FFFFFFF && outsize < 0x7FFFFFFF &&
+	    libdeflate_zlib_decompress(w->d, in, size, out, outsize, &actual) == LIBDEFLATE_SUCCESS)
+		return (sqfs_s32)actual;
+	return w->inner->do_block(w->inner, in, size, out, outsize);
+}
+
+/* Wraps a libsquashfs gzip decompressor (takes it over); returns it as it
+ * is if libdeflate cannot allocate. */
+static sqfs_compressor_t *deflate_wrap(sqfs_compressor_t *inner)
+{
+	struct libdeflate_decompressor *d = libdeflate_alloc_decompressor();
+	DeflateDecompressor *w;
+
+	if (d == NULL)
+		return inner;
+	w = g_new0(DeflateDecompressor, 1);
+	w->base.base.destroy = deflate_destroy;
+	w->base.base.copy = deflate_copy;
+	w->base.get_configuration = deflate_get_configuration;
+	w->base.write_options = deflate_write_options;
+	w->base.read_options = deflate_read_options;
+	w->base.do_block = deflate_do_block;
+	w->inner = inner;
+	w->d = d;
+	return &w->base;
+}
+
 /* One decompression context: libsquashfs readers and compressors are not
  * thread-safe, so each thread that decompresses gets its own. */
 typedef struct {
@@ -984,6 +1078,8 @@ static ReadCtx *read_ctx_new(RotaView *view, const sqfs_super_t *super, GError *
 			    rota_view_get_name(view), super->compression_id);
 		return NULL;
 	}
+	if (super->compression_id == SQFS_COMP_GZIP)
+		ctx->cmp = deflate_wrap(ctx->cmp);
 	if (super->flags & SQFS_FLAG_COMPRESSOR_OPTIONS) {
 		err = ctx->cmp->read_options(ctx->cmp, &ctx->file->base);
 		if (err != 0) {

@@ -7,13 +7,18 @@
 
 #include <openssl/evp.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "common/util.h"
 
 #define DIGESTS_PER_BLOCK (ROTA_VERITY_BLOCK / ROTA_VERITY_DIGEST) /* 128 */
 #define MAX_LEVELS 10                                             /* 128^10 blocks > 2^64 bytes */
-#define CHUNK_BLOCKS 256u                                         /* 1 MiB per read */
+#define CHUNK_BLOCKS 256u      /* 1 MiB: the unit of work (and of read-ahead advice on a mapping) */
+#define READ_CHUNK_BLOCKS 32u  /* 128 KiB per pread when the source cannot be mapped (stays in L2) */
+#ifndef MADV_POPULATE_READ
+#define MADV_POPULATE_READ 22 /* Linux 5.14; older kernels return EINVAL, which is ignored */
+#endif
 
 typedef struct {
 	guint64 data_blocks;
@@ -69,20 +74,40 @@ static gboolean check_data_size(guint64 data_size, GError **error)
 
 typedef struct {
 	EVP_MD_CTX *ctx;
-	EVP_MD *md;
+	const EVP_MD *md;
 } Hasher;
+
+/* SHA-256 is fetched from the provider once per process (a fetch takes the
+ * provider store's locks, and the verity view hashes on every read_at), and
+ * each thread keeps one digest context. */
+static const EVP_MD *sha256_md(void)
+{
+	static gsize md;
+
+	if (g_once_init_enter(&md)) {
+		EVP_MD *fetched = EVP_MD_fetch(NULL, "SHA256", NULL);
+		g_assert(fetched);
+		g_once_init_leave(&md, (gsize)fetched);
+	}
+	return (const EVP_MD *)md;
+}
+
+static GPrivate thread_md_ctx = G_PRIVATE_INIT((GDestroyNotify)EVP_MD_CTX_free);
 
 static void hasher_init(Hasher *h)
 {
-	h->md = EVP_MD_fetch(NULL, "SHA256", NULL);
-	h->ctx = EVP_MD_CTX_new();
-	g_assert(h->md && h->ctx);
+	h->md = sha256_md();
+	h->ctx = g_private_get(&thread_md_ctx);
+	if (!h->ctx) {
+		h->ctx = EVP_MD_CTX_new();
+		g_assert(h->ctx);
+		g_private_set(&thread_md_ctx, h->ctx);
+	}
 }
 
 static void hasher_clear(Hasher *h)
 {
-	EVP_MD_CTX_free(h->ctx);
-	EVP_MD_free(h->md);
+	h->ctx = NULL; /* the context stays with the thread */
 }
 
 static void hash_block(Hasher *h, const guint8 *salt, const guint8 *block, guint8 *out)
@@ -92,6 +117,35 @@ static void hash_block(Hasher *h, const guint8 *salt, const guint8 *block, guint
 	EVP_DigestUpdate(h->ctx, block, ROTA_VERITY_BLOCK);
 	EVP_DigestFinal_ex(h->ctx, out, NULL);
 }
+
+/* ---- reading data blocks ---- */
+
+/* madvise() on the pages holding [p, p+len) of a mapping; advice only, so
+ * failures are ignored. */
+static void advise(const guint8 *p, gsize len, int advice)
+{
+	static gsize page;
+	guintptr start, end;
+
+	if (g_once_init_enter(&page)) {
+		long sz = sysconf(_SC_PAGESIZE);
+		g_once_init_leave(&page, sz > 0 ? (gsize)sz : 4096);
+	}
+	start = (guintptr)p & ~(guintptr)(page - 1);
+	end = (guintptr)p + len;
+	if (len > 0)
+		(void)madvise((void *)start, end - start, advice);
+}
+
+/* Data hashing reads the bundle straight from a read-only mapping when the
+ * source view offers one (rota_view_map(): a local file that only its owner
+ * can shrink, see view.c), and through pread otherwise. Mapping saves the
+ * copy out of the page cache and keeps the hashed bytes in cache: the check
+ * runs at 87-89% of openssl's SHA-256 speed instead of 76-80%. The size is
+ * checked before mapping (rota_view_map() returns NULL for a range beyond
+ * the view and the file view maps nothing when the file is already shorter),
+ * so a short file still fails through pread with an error naming the
+ * offset. */
 
 /* ---- parallel hashing of data blocks ---- */
 
@@ -111,18 +165,40 @@ typedef struct {
 static gpointer data_job_run(gpointer data)
 {
 	DataJob *job = data;
-	g_autofree guint8 *buf = g_malloc(CHUNK_BLOCKS * ROTA_VERITY_BLOCK);
+	g_autofree guint8 *buf = NULL;
+	const guint8 *map = NULL;
 	Hasher h;
 
+	if (job->last > job->first && (job->last - job->first) <= G_MAXSIZE / ROTA_VERITY_BLOCK)
+		map = rota_view_map(job->source, job->first * ROTA_VERITY_BLOCK,
+				    (gsize)(job->last - job->first) * ROTA_VERITY_BLOCK);
+	if (map)
+		advise(map, (gsize)(job->last - job->first) * ROTA_VERITY_BLOCK, MADV_SEQUENTIAL);
+	else
+		buf = g_malloc(READ_CHUNK_BLOCKS * ROTA_VERITY_BLOCK);
 	hasher_init(&h);
 	job->bad_block = G_MAXUINT64;
 	for (guint64 b = job->first; b < job->last && job->bad_block == G_MAXUINT64;) {
-		guint64 n = MIN(CHUNK_BLOCKS, job->last - b);
-		if (!rota_view_read_at(job->source, b * ROTA_VERITY_BLOCK, buf, n * ROTA_VERITY_BLOCK, &job->error))
-			break;
+		guint64 n = MIN(map ? CHUNK_BLOCKS : READ_CHUNK_BLOCKS, job->last - b);
+		const guint8 *blocks;
+
+		if (map) {
+			/* Page tables for this chunk in one call instead of a fault
+			 * per 64 KiB (fault-around), and read-ahead for the next. */
+			blocks = map + (b - job->first) * ROTA_VERITY_BLOCK;
+			advise(blocks, n * ROTA_VERITY_BLOCK, MADV_POPULATE_READ);
+			if (b + n < job->last)
+				advise(blocks + n * ROTA_VERITY_BLOCK,
+				       MIN(CHUNK_BLOCKS, job->last - b - n) * ROTA_VERITY_BLOCK, MADV_WILLNEED);
+		} else {
+			if (!rota_view_read_at(job->source, b * ROTA_VERITY_BLOCK, buf, n * ROTA_VERITY_BLOCK,
+					       &job->error))
+				break;
+			blocks = buf;
+		}
 		for (guint64 i = 0; i < n; i++) {
 			guint8 digest[32];
-			hash_block(&h, job->salt, buf + i * ROTA_VERITY_BLOCK, digest);
+			hash_block(&h, job->salt, blocks + i * ROTA_VERITY_BLOCK, digest);
 			if (job->out) {
 				memcpy(job->out + (b + i) * 32, digest, 32);
 			} else if (memcmp(job->expected + (b + i) * 32, digest, 32) != 0) {
@@ -338,8 +414,9 @@ typedef struct {
 	guint64 data_size;
 	guint8 salt[32];
 	guint8 root[32];
-	GMutex lock;       /* guards cache */
-	guint8 **cache;    /* verified hash blocks by tree block index, NULL until verified */
+	GMutex lock;       /* serialises filling the cache */
+	guint8 **cache;    /* verified hash blocks by tree block index, NULL until verified; an entry
+			    * is set once (atomically, lock held) and freed only by finalize */
 } VerityView;
 
 /* Returns the verified hash block m of level k (lock held). */
@@ -376,62 +453,91 @@ static const guint8 *verified_hash_block(VerityView *self, Hasher *h, guint k, g
 			    " has non-zero padding", self->base.name, offset);
 		return NULL;
 	}
-	self->cache[index] = g_steal_pointer(&block);
+	g_atomic_pointer_set(&self->cache[index], g_steal_pointer(&block));
 	return self->cache[index];
 }
 
-/* Copies the expected digest of data block b into out. */
-static gboolean expected_data_digest(VerityView *self, Hasher *h, guint64 b, guint8 *out, GError **error)
+/* The expected digest of data block b (a pointer into the root or a
+ * verified, cached hash block), or NULL with error set. */
+static const guint8 *expected_data_digest(VerityView *self, Hasher *h, guint64 b, GError **error)
 {
+	guint64 m = b / DIGESTS_PER_BLOCK;
 	const guint8 *block;
 
-	if (self->g.levels == 0) {
-		memcpy(out, self->root, 32);
-		return TRUE;
+	if (self->g.levels == 0)
+		return self->root;
+	/* Cached blocks never change once set: no lock on the hot path. */
+	block = g_atomic_pointer_get(&self->cache[self->g.start[0] + m]);
+	if (!block) {
+		g_mutex_lock(&self->lock);
+		block = verified_hash_block(self, h, 0, m, error);
+		g_mutex_unlock(&self->lock);
+		if (!block)
+			return NULL;
 	}
-	g_mutex_lock(&self->lock);
-	block = verified_hash_block(self, h, 0, b / DIGESTS_PER_BLOCK, error);
-	if (block)
-		memcpy(out, block + (b % DIGESTS_PER_BLOCK) * 32, 32);
-	g_mutex_unlock(&self->lock);
-	return block != NULL;
+	return block + (b % DIGESTS_PER_BLOCK) * 32;
 }
 
+/* Puts data blocks [b, b+n) at dst and checks each against the tree. The
+ * blocks are copied first (from the source's mapping when it has one, else
+ * by reading) and the copy is what gets hashed: bytes in a mapping could
+ * change between hashing and copying, the copy cannot. */
+static gboolean load_checked_blocks(VerityView *self, Hasher *h, const guint8 *map, guint64 map_first, guint64 b,
+				    guint64 n, guint8 *dst, GError **error)
+{
+	if (!map && !rota_view_read_at(self->source, b * ROTA_VERITY_BLOCK, dst, n * ROTA_VERITY_BLOCK, error))
+		return FALSE;
+	for (guint64 i = 0; i < n; i++) {
+		guint8 *block = dst + i * ROTA_VERITY_BLOCK;
+		const guint8 *expected;
+		guint8 digest[32];
+
+		if (map)
+			memcpy(block, map + (b + i - map_first) * ROTA_VERITY_BLOCK, ROTA_VERITY_BLOCK);
+		expected = expected_data_digest(self, h, b + i, error);
+		if (!expected)
+			return FALSE;
+		hash_block(h, self->salt, block, digest);
+		if (memcmp(digest, expected, 32) != 0) {
+			set_corrupt(error, self->base.name, "data block", (b + i) * ROTA_VERITY_BLOCK);
+			return FALSE;
+		}
+	}
+	return TRUE;
+}
+
+/* Blocks that lie wholly inside the request are loaded and checked in the
+ * caller's buffer (one copy); the partial blocks at either end go through a
+ * 4 KiB scratch block. */
 static gboolean verity_view_read_at(RotaView *view, guint64 off, void *buf, gsize len, GError **error)
 {
 	VerityView *self = (VerityView *)view;
+	guint64 end = off + len;
 	guint64 first = off / ROTA_VERITY_BLOCK;
-	guint64 last = (off + len - 1) / ROTA_VERITY_BLOCK;
-	g_autofree guint8 *chunk = g_malloc(MIN(CHUNK_BLOCKS, last - first + 1) * ROTA_VERITY_BLOCK);
+	guint64 last = (end - 1) / ROTA_VERITY_BLOCK;
+	guint64 whole_end = end / ROTA_VERITY_BLOCK; /* blocks [.., whole_end) end inside the request */
+	const guint8 *map = rota_view_map(self->source, first * ROTA_VERITY_BLOCK,
+					  (gsize)(last - first + 1) * ROTA_VERITY_BLOCK);
 	guint8 *dst = buf;
+	guint8 scratch[ROTA_VERITY_BLOCK];
 	gboolean ok = TRUE;
 	Hasher h;
 
 	hasher_init(&h);
 	for (guint64 b = first; b <= last && ok;) {
-		guint64 n = MIN(CHUNK_BLOCKS, last - b + 1);
-		if (!rota_view_read_at(self->source, b * ROTA_VERITY_BLOCK, chunk, n * ROTA_VERITY_BLOCK, error)) {
-			ok = FALSE;
-			break;
-		}
-		for (guint64 i = 0; i < n; i++) {
-			guint8 digest[32], expected[32];
-			guint64 block_off = (b + i) * ROTA_VERITY_BLOCK;
-			guint64 from = MAX(off, block_off), to = MIN(off + len, block_off + ROTA_VERITY_BLOCK);
+		guint64 block_off = b * ROTA_VERITY_BLOCK;
 
-			if (!expected_data_digest(self, &h, b + i, expected, error)) {
-				ok = FALSE;
-				break;
-			}
-			hash_block(&h, self->salt, chunk + i * ROTA_VERITY_BLOCK, digest);
-			if (memcmp(digest, expected, 32) != 0) {
-				set_corrupt(error, view->name, "data block", block_off);
-				ok = FALSE;
-				break;
-			}
-			memcpy(dst + (from - off), chunk + i * ROTA_VERITY_BLOCK + (from - block_off), to - from);
+		if (block_off >= off && b < whole_end) {
+			guint64 n = MIN(map ? CHUNK_BLOCKS : READ_CHUNK_BLOCKS, whole_end - b);
+			ok = load_checked_blocks(self, &h, map, first, b, n, dst + (block_off - off), error);
+			b += n;
+		} else {
+			guint64 from = MAX(off, block_off), to = MIN(end, block_off + ROTA_VERITY_BLOCK);
+			ok = load_checked_blocks(self, &h, map, first, b, 1, scratch, error);
+			if (ok)
+				memcpy(dst + (from - off), scratch + (from - block_off), to - from);
+			b++;
 		}
-		b += n;
 	}
 	hasher_clear(&h);
 	return ok;

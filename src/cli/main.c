@@ -5,11 +5,16 @@
 #include <locale.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "bundle/bundle.h"
 #include "bundle/bundle_info.h"
+#include "common/util.h"
+#include "cli/client.h"
+#include "cli/progress_bar.h"
 #include "install/install.h"
 #include "install/slot_writer.h"
+#include "service/service.h"
 #include "system/config.h"
 #include "system/context.h"
 #include "system/status_info.h"
@@ -44,6 +49,12 @@ typedef struct {
 	gboolean detailed;
 	gchar *image_type;
 	gboolean progress;
+	gchar *bus_name;
+	gchar *tls_cert;
+	gchar *tls_key;
+	gchar *tls_ca;
+	gboolean tls_no_verify;
+	gchar **http_headers;
 } Options;
 
 static Options opt;
@@ -78,6 +89,14 @@ static GOptionEntry entries[] = {
 	 "install: only this manifest hash", "HASH"},
 	{"handler-args", 0, 0, G_OPTION_ARG_STRING, &opt.handler_args, "install: extra full custom handler arguments", "ARGS"},
 	{"progress", 0, 0, G_OPTION_ARG_NONE, &opt.progress, "install: show progress", NULL},
+	{"bus-name", 0, 0, G_OPTION_ARG_STRING, &opt.bus_name,
+	 "service and its clients: D-Bus name (default $ROTA_BUS_NAME or de.pengutronix.rauc)", "NAME"},
+	{"tls-cert", 0, 0, G_OPTION_ARG_STRING, &opt.tls_cert, "streaming: TLS client certificate", "PEMFILE|PKCS11-URL"},
+	{"tls-key", 0, 0, G_OPTION_ARG_STRING, &opt.tls_key, "streaming: TLS client key", "PEMFILE|PKCS11-URL"},
+	{"tls-ca", 0, 0, G_OPTION_ARG_FILENAME, &opt.tls_ca, "streaming: CA file replacing the system store", "PEMFILE"},
+	{"tls-no-verify", 0, 0, G_OPTION_ARG_NONE, &opt.tls_no_verify, "streaming: do not verify the server", NULL},
+	{"http-header", 'H', 0, G_OPTION_ARG_STRING_ARRAY, &opt.http_headers,
+	 "streaming: extra HTTP header (repeatable)", "'NAME: VALUE'"},
 	{"detailed", 0, 0, G_OPTION_ARG_NONE, &opt.detailed, "status: show each slot's recorded status", NULL},
 	{"image-type", 't', 0, G_OPTION_ARG_STRING, &opt.image_type, "write-slot: image type", "TYPE"},
 	{NULL},
@@ -94,11 +113,15 @@ static const gchar *commands_help =
 	"  encrypt --to=CERT... INBUNDLE OUTBUNDLE wrap a crypt bundle's key for recipients\n"
 	"  install BUNDLE                         install into the slots that are not booted\n"
 	"  status [mark-good|mark-bad|mark-active [booted|other|SLOT]]\n"
-	"  write-slot SLOT IMAGE                  write an image into a slot, nothing else\n";
+	"  write-slot SLOT IMAGE                  write an image into a slot, nothing else\n"
+	"  service                                serve the RAUC-compatible D-Bus API\n";
 
 /* ---- shared option handling ---- */
 
 static RotaConfig *config;
+/* The exit status when a command fails: 1, except for `install` as a
+ * service client (2 D-Bus error, 3 interrupted). */
+static gint failure_status = 1;
 
 static const gchar *config_path(void)
 {
@@ -176,12 +199,39 @@ static gboolean build_keyring(RotaKeyring *k, gboolean required, GError **error)
 	return TRUE;
 }
 
+static guint env_uint(const gchar *name)
+{
+	const gchar *v = g_getenv(name);
+	guint64 n = 0;
+
+	if (v)
+		g_ascii_string_to_unsigned(v, 10, 0, G_MAXUINT, &n, NULL);
+	return (guint)n;
+}
+
+/* Streaming access options: the command line over [streaming]. The
+ * environment can shorten timeouts (tests, slow links). */
+static void fill_http_options(RotaHttpOptions *o, const RotaConfig *c)
+{
+	o->tls_cert = opt.tls_cert ? opt.tls_cert : c ? c->streaming_tls_cert : NULL;
+	o->tls_key = opt.tls_key ? opt.tls_key : c ? c->streaming_tls_key : NULL;
+	o->tls_ca = opt.tls_ca ? opt.tls_ca : c ? c->streaming_tls_ca : NULL;
+	o->tls_no_verify = opt.tls_no_verify;
+	o->headers = (const gchar *const *)opt.http_headers;
+	o->sandbox_user = c ? c->streaming_sandbox_user : NULL;
+	o->low_speed_time = env_uint("ROTA_HTTP_LOW_SPEED_TIME");
+	o->retry_delay_ms = env_uint("ROTA_HTTP_RETRY_DELAY_MS");
+}
+
 static RotaBundle *open_bundle(const gchar *path, gboolean verify, GError **error)
 {
 	g_auto(RotaKeyring) keyring = {0};
 	RotaBundleOpenOptions o = {0};
+	RotaHttpOptions http = {0};
 
-	if (!g_file_test(path, G_FILE_TEST_EXISTS)) {
+	fill_http_options(&http, config);
+	o.http = &http;
+	if (!rota_is_http_url(path) && !g_file_test(path, G_FILE_TEST_EXISTS)) {
 		g_set_error(error, ROTA_ERROR, ROTA_ERROR_IO, "No such file: %s", path);
 		return NULL;
 	}
@@ -344,47 +394,122 @@ static void print_progress(gint percentage, const gchar *message, gint depth G_G
 	g_print("%3d%% %s\n", percentage, message);
 }
 
-static void print_message(const gchar *message, gpointer data G_GNUC_UNUSED)
+/* data: the progress bar (on a terminal) or NULL */
+static void print_message(const gchar *message, gpointer data)
 {
+	if (data)
+		rota_progress_bar_clear(data);
 	g_print("%s\n", message);
+}
+
+/* Follows the installation in the service; its exit status becomes ours. */
+static gboolean install_via_service(GDBusProxy *proxy, const gchar *source, GError **error)
+{
+	RotaClientInstallOptions o = {
+		.ignore_compatible = opt.ignore_compatible,
+		.ignore_version_limit = opt.ignore_version_limit,
+		.transaction_id = opt.transaction_id,
+		.require_manifest_hash = opt.require_manifest_hash,
+		.tls_cert = opt.tls_cert,
+		.tls_key = opt.tls_key,
+		.tls_ca = opt.tls_ca,
+		.tls_no_verify = opt.tls_no_verify,
+		.http_headers = opt.http_headers,
+		.progress_bar = isatty(STDOUT_FILENO),
+	};
+
+	if (opt.keyring) {
+		g_set_error(error, ROTA_ERROR, ROTA_ERROR_INVALID,
+			    "The '--keyring' argument is not supported when using the D-Bus service. Reconfigure the "
+			    "service instead.");
+		return FALSE;
+	}
+	failure_status = rota_client_install(proxy, source, &o, error);
+	return failure_status == 0;
+}
+
+static void print_http_stats(const RotaHttpStats *st)
+{
+	g_autofree gchar *down = rota_format_size(st->downloaded);
+
+	g_print("Streaming: downloaded %s in %" G_GUINT64_FORMAT " requests (%" G_GUINT64_FORMAT " retries) in %.2f s, "
+		"%.4f bytes downloaded per byte needed\n",
+		down, st->requests, st->retries, st->seconds,
+		st->needed ? (gdouble)st->downloaded / (gdouble)st->needed : 0.0);
 }
 
 static gboolean cmd_install(gchar **args, GError **error)
 {
 	g_autoptr(RotaContext) ctx = NULL;
+	g_autoptr(GDBusProxy) proxy = NULL;
+	g_autoptr(RotaProgressBar) bar = NULL;
 	g_autofree gchar *path = NULL;
 	RotaInstallArgs ia = {0};
+	RotaHttpOptions http = {0};
+	RotaHttpStats stats = {0};
+	g_autofree gchar *shown = NULL;
+	gboolean ok;
 
 	if (!want_args(args, 1, "install BUNDLE", error))
 		return FALSE;
-	path = g_str_has_prefix(args[0], "file://") ? g_strdup(args[0] + strlen("file://")) : g_canonicalize_filename(args[0], NULL);
-	if (!g_file_test(path, G_FILE_TEST_EXISTS)) {
+	if (rota_is_http_url(args[0]))
+		path = g_strdup(args[0]);
+	else
+		path = g_str_has_prefix(args[0], "file://") ? g_strdup(args[0] + strlen("file://")) : g_canonicalize_filename(args[0], NULL);
+	shown = rota_http_url_for_display(path);
+	if (!rota_is_http_url(path) && !g_file_test(path, G_FILE_TEST_EXISTS)) {
 		g_set_error(error, ROTA_ERROR, ROTA_ERROR_IO, "No such file: %s", path);
 		return FALSE;
 	}
+	proxy = rota_client_connect(opt.bus_name, error);
+	if (proxy)
+		return install_via_service(proxy, path, error);
+	if (*error)
+		return FALSE;
 	ctx = open_context(error);
 	if (!ctx)
 		return FALSE;
+	if (isatty(STDOUT_FILENO))
+		bar = rota_progress_bar_new(path);
 	ia.ignore_compatible = opt.ignore_compatible;
 	ia.ignore_version_limit = opt.ignore_version_limit;
 	ia.transaction_id = opt.transaction_id;
 	ia.require_manifest_hash = opt.require_manifest_hash;
 	ia.handler_args = opt.handler_args;
-	ia.progress = print_progress;
+	ia.progress = bar ? rota_progress_bar_callback : print_progress;
 	ia.message = print_message;
-	if (!rota_install(ctx, path, &ia, NULL, error)) {
-		g_printerr("Installing `%s` failed\n", path);
+	ia.user_data = bar;
+	fill_http_options(&http, ctx->config);
+	ia.http = &http;
+	ia.http_stats = &stats;
+	ok = rota_install(ctx, path, &ia, NULL, error);
+	if (bar)
+		rota_progress_bar_finish(bar);
+	if (rota_is_http_url(path))
+		print_http_stats(&stats);
+	if (!ok) {
+		g_printerr("Installing `%s` failed\n", shown);
 		return FALSE;
 	}
-	g_print("Installing `%s` succeeded\n", path);
+	g_print("Installing `%s` succeeded\n", shown);
 	return TRUE;
 }
 
 static gboolean cmd_mark(const gchar *state, const gchar *identifier, GError **error)
 {
-	g_autoptr(RotaContext) ctx = open_context(error);
+	g_autoptr(GDBusProxy) proxy = rota_client_connect(opt.bus_name, error);
+	g_autoptr(RotaContext) ctx = NULL;
 	g_autofree gchar *message = NULL;
 
+	if (proxy) {
+		if (!rota_client_mark(proxy, state, identifier ? identifier : "booted", &message, error))
+			return FALSE;
+		g_print("rota status: %s\n", message);
+		return TRUE;
+	}
+	if (*error)
+		return FALSE;
+	ctx = open_context(error);
 	if (!ctx || !rota_context_mark(ctx, state, identifier, &message, error))
 		return FALSE;
 	g_print("rota status: %s\n", message);
@@ -496,6 +621,17 @@ static gboolean cmd_encrypt(gchar **args, GError **error)
 	return TRUE;
 }
 
+static gboolean cmd_service(gchar **args, GError **error)
+{
+	RotaServiceOptions o = {.bus_name = opt.bus_name, .handler_args = opt.handler_args};
+	g_autoptr(RotaContext) ctx = NULL;
+
+	if (!want_args(args, 0, "service", error))
+		return FALSE;
+	ctx = open_context(error);
+	return ctx && rota_service_run(ctx, &o, error);
+}
+
 static const struct {
 	const gchar *name;
 	gboolean (*run)(gchar **args, GError **error);
@@ -512,6 +648,7 @@ static const struct {
 	{"mark-bad", cmd_mark_bad},
 	{"mark-active", cmd_mark_active},
 	{"write-slot", cmd_write_slot},
+	{"service", cmd_service},
 	{"encrypt", cmd_encrypt},
 };
 
@@ -556,7 +693,7 @@ int main(int argc G_GNUC_UNUSED, char **argv)
 		if (!load_config(&error) || !commands[i].run(args + 2, &error)) {
 			print_error(error);
 			rota_config_free(config);
-			return 1;
+			return failure_status;
 		}
 		rota_config_free(config);
 		return 0;

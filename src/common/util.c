@@ -144,14 +144,19 @@ gboolean rota_write_file_atomic(const gchar *path, const void *data, gsize len, 
 		g_set_error(error, ROTA_ERROR, ROTA_ERROR_IO, "%s: cannot rename into place: %s", path, g_strerror(err));
 		return FALSE;
 	}
-	/* Make the rename itself durable. */
+	rota_fsync_parent_dir(path);
+	return TRUE;
+}
+
+void rota_fsync_parent_dir(const gchar *path)
+{
 	g_autofree gchar *dir = g_path_get_dirname(path);
 	int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
 	if (dfd >= 0) {
 		fsync(dfd);
 		close(dfd);
 	}
-	return TRUE;
 }
 
 guint rota_worker_count(void)

@@ -35,6 +35,9 @@ gboolean rota_is_safe_relative_path(const gchar *rel);
  * rename, so readers see the old or the new file, never a mix. */
 gboolean rota_write_file_atomic(const gchar *path, const void *data, gsize len, mode_t mode, GError **error);
 
+/* fsyncs the directory holding path, so a rename into it is durable. */
+void rota_fsync_parent_dir(const gchar *path);
+
 /* Number of worker threads for CPU-bound work (online cores, at least 1). */
 guint rota_worker_count(void);
 

@@ -342,7 +342,8 @@ static gboolean open_bundle(Install *in, const gchar *path, GError **error)
 	RotaBundleOpenOptions o = {.keyring = &c->keyring,
 				   .max_signature_size = c->max_signature_size,
 				   .decrypt_key = c->encryption_key,
-				   .decrypt_cert = c->encryption_cert};
+				   .decrypt_cert = c->encryption_cert,
+				   .http = in->args->http};
 
 	if (!c->keyring.path && !c->keyring.directory) {
 		g_set_error(error, ROTA_ERROR, ROTA_ERROR_INVALID, "%s: [keyring] has no path or directory: cannot verify bundles",
@@ -423,6 +424,8 @@ gboolean rota_install(RotaContext *ctx, const gchar *path, const RotaInstallArgs
 		g_array_unref(in.plans);
 	if (in.target_group)
 		g_hash_table_unref(in.target_group);
+	if (in.bundle && args->http_stats)
+		rota_bundle_get_http_stats(in.bundle, args->http_stats);
 	rota_bundle_free(in.bundle);
 	if (out_rejected)
 		*out_rejected = !ok && in.rejected;

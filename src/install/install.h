@@ -9,6 +9,7 @@
 #include "install/hooks.h"
 #include "install/progress.h"
 #include "system/context.h"
+#include "view/http_view.h"
 
 typedef struct {
 	gboolean ignore_compatible;
@@ -16,6 +17,8 @@ typedef struct {
 	const gchar *transaction_id;        /* NULL: a new UUID */
 	const gchar *require_manifest_hash; /* NULL: any */
 	const gchar *handler_args;          /* extra args for a full custom handler */
+	const RotaHttpOptions *http;        /* streaming from an http(s) URL; NULL: defaults */
+	RotaHttpStats *http_stats;          /* out, may be NULL: filled when the bundle was streamed */
 	RotaProgressFunc progress;
 	RotaMessageFunc message;            /* status lines (handler output, skips) */
 	gpointer user_data;

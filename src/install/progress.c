@@ -124,7 +124,7 @@ void rota_progress_set_fraction(RotaProgress *p, guint64 done, guint64 total)
 		emit(p, s->description, FALSE);
 }
 
-void rota_progress_set_fraction_fine(RotaProgress *p, guint64 done, guint64 total, guint min_permille)
+void rota_progress_set_fraction_fine(RotaProgress *p, guint64 done, guint64 total, gdouble min_step)
 {
 	Step *s;
 	gint before;
@@ -136,7 +136,7 @@ void rota_progress_set_fraction_fine(RotaProgress *p, guint64 done, guint64 tota
 	before = (gint)total_percent(p);
 	fraction = MIN(done, total) / (gdouble)total;
 	s->own = (s->share - s->done) * fraction;
-	if ((gint)total_percent(p) != before || fraction - s->reported >= min_permille / 1000.0) {
+	if ((gint)total_percent(p) != before || fraction - s->reported >= min_step) {
 		s->reported = fraction;
 		emit(p, s->description, FALSE);
 	}

@@ -22,6 +22,11 @@ void rota_progress_end(RotaProgress *progress, gboolean success);
 /* Sets how far the innermost step itself is (0..100 in permille for
  * smoothness: 0..1000). Emits only when the whole percentage changes. */
 void rota_progress_set_fraction(RotaProgress *progress, guint64 done, guint64 total);
+/* Like set_fraction, but also emits whenever the step's own fraction grew
+ * by min_step (0..1) since its last emission: one whole percent of the
+ * install can be several percent of a large image, and a client should
+ * see the image move in steps of at most 1 % (the percentage repeats). */
+void rota_progress_set_fraction_fine(RotaProgress *progress, guint64 done, guint64 total, gdouble min_step);
 /* Ends every open step, innermost first (the root last). */
 void rota_progress_end_all(RotaProgress *progress, gboolean success);
 /* The last emitted percentage. */

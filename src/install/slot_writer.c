@@ -22,6 +22,19 @@
 #include "system/mount.h"
 
 #define COPY_CHUNK (4u << 20)
+#define MIN_CHUNK (64u << 10)
+/* Progress of an image's copy and read-back (two passes, each half of the
+ * step) is emitted once the step grew by 0.25 %; with chunks of at most
+ * 1/256 of the image, each emission covers less than 1 % of the image. */
+#define PROGRESS_MIN_STEP 0.0025
+
+/* Chunks of at most 1/256 of the image (64 KiB to 4 MiB), so progress can
+ * advance in steps below 1 % of any image larger than 16 MiB. */
+static gsize chunk_size_for(guint64 size)
+{
+	guint64 chunk = (size / 256 + MIN_CHUNK - 1) / MIN_CHUNK * MIN_CHUNK;
+	return (gsize)CLAMP(chunk, MIN_CHUNK, COPY_CHUNK);
+}
 #define COPY_BUFFERS 4
 
 /* ---- choosing a writer (the HEAD table, the part rota implements) ---- */
@@ -68,6 +81,7 @@ gboolean rota_writer_select(const RotaImage *image, const RotaSlot *slot, RotaWr
 typedef struct {
 	RotaView *src;
 	guint64 size;
+	gsize chunk;
 	GAsyncQueue *free_q; /* empty buffers */
 	GAsyncQueue *full_q; /* Chunk*, NULL-data chunk = end or error */
 	GError *error;
@@ -87,7 +101,7 @@ static gpointer reader_thread(gpointer data)
 	for (guint64 off = 0; off < p->size && !g_atomic_int_get(&p->stop);) {
 		Chunk *c = g_async_queue_pop(p->free_q);
 		c->off = off;
-		c->len = (gsize)MIN((guint64)COPY_CHUNK, p->size - off);
+		c->len = (gsize)MIN((guint64)p->chunk, p->size - off);
 		if (!rota_view_read_at(p->src, off, c->data, c->len, &p->error)) {
 			g_async_queue_push(p->free_q, c);
 			break;
@@ -135,10 +149,12 @@ static int open_slot_device(const RotaSlot *slot, GError **error)
 	return fd;
 }
 
-/* Copies size bytes of src to the start of fd, reading and writing in parallel. */
-static gboolean copy_view(RotaView *src, int fd, const gchar *what, RotaProgress *progress, GError **error)
+/* Copies size bytes of src to the start of fd, reading and writing in
+ * parallel. Progress is reported as bytes written of progress_total. */
+static gboolean copy_view(RotaView *src, int fd, const gchar *what, RotaProgress *progress, guint64 progress_total,
+			  GError **error)
 {
-	Pipeline p = {.src = src, .size = rota_view_get_size(src)};
+	Pipeline p = {.src = src, .size = rota_view_get_size(src), .chunk = chunk_size_for(rota_view_get_size(src))};
 	g_autofree Chunk *chunks = g_new0(Chunk, COPY_BUFFERS);
 	GThread *thread;
 	gboolean ok = TRUE;
@@ -147,7 +163,7 @@ static gboolean copy_view(RotaView *src, int fd, const gchar *what, RotaProgress
 	p.free_q = g_async_queue_new();
 	p.full_q = g_async_queue_new();
 	for (guint i = 0; i < COPY_BUFFERS; i++) {
-		chunks[i].data = g_malloc(COPY_CHUNK);
+		chunks[i].data = g_malloc(p.chunk);
 		g_async_queue_push(p.free_q, &chunks[i]);
 	}
 	thread = g_thread_new("rota-read", reader_thread, &p);
@@ -163,7 +179,7 @@ static gboolean copy_view(RotaView *src, int fd, const gchar *what, RotaProgress
 		}
 		written += c->len;
 		if (ok)
-			rota_progress_set_fraction(progress, written, p.size);
+			rota_progress_set_fraction_fine(progress, written, progress_total, PROGRESS_MIN_STEP);
 		g_async_queue_push(p.free_q, c);
 	}
 	g_thread_join(thread);
@@ -185,10 +201,14 @@ static gboolean copy_view(RotaView *src, int fd, const gchar *what, RotaProgress
 	return ok;
 }
 
-/* Reads back the first size bytes of the slot and compares their sha256. */
-static gboolean verify_written(const RotaSlot *slot, guint64 size, const gchar *expected, GError **error)
+/* Reads back the first size bytes of the slot and compares their sha256.
+ * With progress, the read-back is the second half of the step (after
+ * copy_view's first half). */
+static gboolean verify_written(const RotaSlot *slot, guint64 size, const gchar *expected, RotaProgress *progress,
+			       GError **error)
 {
-	g_autofree guint8 *buf = g_malloc(COPY_CHUNK);
+	gsize chunk = chunk_size_for(size);
+	g_autofree guint8 *buf = g_malloc(chunk);
 	g_autofree gchar *hex = NULL;
 	EVP_MD_CTX *ctx;
 	guint8 digest[32];
@@ -206,10 +226,11 @@ static gboolean verify_written(const RotaSlot *slot, guint64 size, const gchar *
 	ctx = EVP_MD_CTX_new();
 	EVP_DigestInit_ex(ctx, EVP_sha256(), NULL);
 	for (guint64 off = 0; off < size && ok;) {
-		gsize n = (gsize)MIN((guint64)COPY_CHUNK, size - off);
+		gsize n = (gsize)MIN((guint64)chunk, size - off);
 		ok = rota_pread_exact(fd, buf, n, off, slot->device, error);
 		EVP_DigestUpdate(ctx, buf, n);
 		off += n;
+		rota_progress_set_fraction_fine(progress, size + off, 2 * size, PROGRESS_MIN_STEP);
 	}
 	EVP_DigestFinal_ex(ctx, digest, NULL);
 	EVP_MD_CTX_free(ctx);
@@ -226,8 +247,9 @@ static gboolean verify_written(const RotaSlot *slot, guint64 size, const gchar *
 	return TRUE;
 }
 
+/* progress_total: the denominator for copy_view's progress. */
 static gboolean write_raw(RotaView *src, RotaSlot *slot, guint64 expected_size, const gchar *sha256,
-			  RotaProgress *progress, GError **error)
+			  RotaProgress *progress, guint64 progress_total, GError **error)
 {
 	int fd;
 	gboolean ok;
@@ -241,9 +263,9 @@ static gboolean write_raw(RotaView *src, RotaSlot *slot, guint64 expected_size, 
 	fd = open_slot_device(slot, error);
 	if (fd < 0)
 		return FALSE;
-	ok = check_device_size(fd, slot, expected_size, error) && copy_view(src, fd, slot->device, progress, error);
+	ok = check_device_size(fd, slot, expected_size, error) && copy_view(src, fd, slot->device, progress, progress_total, error);
 	close(fd);
-	return ok && (!sha256 || verify_written(slot, expected_size, sha256, error));
+	return ok && (!sha256 || verify_written(slot, expected_size, sha256, NULL, error));
 }
 
 /* ---- adaptive writes ---- */
@@ -333,9 +355,11 @@ static gboolean write_image(RotaWriteJob *job, RotaView *src, GError **error)
 		if (!adaptive)
 			g_warning("Continuing after adaptive mode error: %s", local->message);
 	}
-	if (!adaptive && !write_raw(src, job->slot, job->image->size, NULL, job->progress, error))
+	/* A full copy is the first half of the step, its read-back the second;
+	 * the adaptive writer reports its own progress for the whole step. */
+	if (!adaptive && !write_raw(src, job->slot, job->image->size, NULL, job->progress, 2 * job->image->size, error))
 		return FALSE;
-	if (!verify_written(job->slot, job->image->size, job->image->sha256, error))
+	if (!verify_written(job->slot, job->image->size, job->image->sha256, adaptive ? NULL : job->progress, error))
 		return FALSE;
 	g_clear_error(&local);
 	if (index && !rota_hash_index_store(job->hooks->ctx, job->slot, job->image->sha256, index, &local))
@@ -501,9 +525,16 @@ static gboolean has_hook(const RotaWriteJob *job, const gchar *name)
 static gboolean run_hook(RotaWriteJob *job, const gchar *name, const gchar *arg, const gchar *mount_point,
 			 GError **error)
 {
+	g_autofree gchar *image_path = NULL;
+
 	if (!has_hook(job, name))
 		return TRUE;
-	return rota_hooks_run_slot_hook(job->hooks, arg, job->slot, job->image, NULL, mount_point, error);
+	/* The image's place in the stand-in bundle mount point. Its bytes are
+	 * staged there only for `install` hooks (which must read them): copying a
+	 * whole rootfs for pre/post hooks would cost its size in temporary space. */
+	if (job->image->filename)
+		image_path = g_build_filename(job->hooks->bundle_dir, job->image->filename, NULL);
+	return rota_hooks_run_slot_hook(job->hooks, arg, job->slot, job->image, image_path, mount_point, error);
 }
 
 /* Runs a hook with the slot mounted (filesystem slots), as RAUC does. */
@@ -604,7 +635,7 @@ gboolean rota_writer_write_file(const RotaConfig *config, RotaSlot *slot, const 
 			if (mp && !rota_umount_slot(mp, ok ? error : &local))
 				ok = FALSE;
 		} else if (kind == ROTA_WRITER_RAW || kind == ROTA_WRITER_FS) {
-			ok = write_raw(src, slot, rota_view_get_size(src), NULL, NULL, error);
+			ok = write_raw(src, slot, rota_view_get_size(src), NULL, NULL, 0, error);
 		} else {
 			g_set_error(error, ROTA_ERROR, ROTA_ERROR_INVALID, "write-slot cannot write images of type %s", type);
 		}

@@ -3,6 +3,13 @@
  * `grub-editenv FILE list` and written with one `grub-editenv FILE set …`. */
 #include "bootloader_private.h"
 
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <unistd.h>
+
+#include "common/util.h"
+
 #define GRUB_TOOL "grub-editenv"
 
 static GHashTable *grub_read_env(RotaBootloader *bl, const gchar *doing, GError **error)
@@ -15,21 +22,52 @@ static GHashTable *grub_read_env(RotaBootloader *bl, const gchar *doing, GError 
 
 /* Writes all assignments in one call so the file never holds a half-done
  * change (e.g. a new ORDER without the matching _OK). */
+/* grub-editenv rewrites the file in place (truncate, write, fsync), so a
+ * power cut in between would leave no environment at all. Edit a copy
+ * next to it instead and rename it over the original: the bootloader then
+ * sees the old or the new environment, never an empty one. */
 static gboolean grub_write_env(RotaBootloader *bl, const gchar *const *assignments, const gchar *doing,
 			       GError **error)
 {
 	g_autoptr(GPtrArray) argv = g_ptr_array_new();
+	g_autofree gchar *tmp = g_strdup_printf("%s.rota-new", bl->config.grubenv);
+	g_autofree gchar *contents = NULL;
 	g_autofree gchar *out = NULL;
+	g_autoptr(GError) local = NULL;
+	gsize len = 0;
+	int fd;
 
+	if (!g_file_get_contents(bl->config.grubenv, &contents, &len, &local)) {
+		g_set_error(error, ROTA_ERROR, ROTA_ERROR_IO, "%s: cannot read grub environment (%s): %s", bl->config.grubenv,
+			    doing, local->message);
+		return FALSE;
+	}
+	if (!g_file_set_contents(tmp, contents, (gssize)len, &local)) {
+		g_set_error(error, ROTA_ERROR, ROTA_ERROR_IO, "%s: cannot write (%s): %s", tmp, doing, local->message);
+		return FALSE;
+	}
 	g_ptr_array_add(argv, (gpointer)GRUB_TOOL);
-	g_ptr_array_add(argv, bl->config.grubenv);
+	g_ptr_array_add(argv, tmp);
 	g_ptr_array_add(argv, (gpointer)"set");
 	for (const gchar *const *a = assignments; *a; a++)
 		g_ptr_array_add(argv, (gpointer)*a);
 	g_ptr_array_add(argv, NULL);
 
 	out = rota_bootloader_run_tool((const gchar *const *)argv->pdata, doing, error);
-	return out != NULL;
+	fd = out ? open(tmp, O_RDONLY | O_CLOEXEC) : -1;
+	if (fd >= 0) {
+		fsync(fd);
+		close(fd);
+	}
+	if (!out || rename(tmp, bl->config.grubenv) != 0) {
+		if (out)
+			g_set_error(error, ROTA_ERROR, ROTA_ERROR_IO, "%s: cannot replace grub environment (%s): %s",
+				    bl->config.grubenv, doing, g_strerror(errno));
+		unlink(tmp);
+		return FALSE;
+	}
+	rota_fsync_parent_dir(bl->config.grubenv);
+	return TRUE;
 }
 
 static const gchar *grub_lookup(RotaBootloader *bl, GHashTable *env, const gchar *var, const gchar *doing,

@@ -4,7 +4,9 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 #include "common/util.h"
@@ -64,12 +66,100 @@ gboolean rota_view_read_at(RotaView *view, guint64 off, void *buf, gsize len, GE
 	return view->ops->read_at(view, off, buf, len, error);
 }
 
+const guint8 *rota_view_map(RotaView *view, guint64 off, gsize len)
+{
+	guint64 end;
+
+	if (len == 0 || !view->ops->map || !rota_add_u64(off, len, &end) || end > view->size)
+		return NULL;
+	return view->ops->map(view, off, len);
+}
+
 /* ---- file view ---- */
 
 typedef struct {
 	RotaView base;
 	int fd;
+	gpointer map; /* NULL: not tried yet; MAP_FAILED: not mapped (see file_view_map); else size bytes */
 } FileView;
+
+/* File systems whose files can shrink under us without any local process
+ * doing it (another client, a FUSE daemon): never mapped. */
+static gboolean fs_is_remote(int fd)
+{
+	static const gint64 remote[] = {
+		0x6969,     /* NFS */
+		0x65735546, /* FUSE */
+		0x517B,     /* SMB */
+		0xFF534D42, /* CIFS */
+		0xFE534D42, /* SMB2 */
+		0x01021997, /* 9P */
+		0x00C36400, /* Ceph */
+		0x5346414F, /* AFS */
+		0x47504653, /* GPFS */
+		0x0BD00BD0, /* Lustre */
+	};
+	struct statfs sfs;
+
+	if (fstatfs(fd, &sfs) != 0)
+		return TRUE;
+	for (gsize i = 0; i < G_N_ELEMENTS(remote); i++) {
+		if ((gint64)(guint32)sfs.f_type == remote[i])
+			return TRUE;
+	}
+	return FALSE;
+}
+
+/* Whether mapping the file is safe, and the mapping (or MAP_FAILED).
+ *
+ * Touching a mapped page beyond the end of a file that was truncated after
+ * mmap() raises SIGBUS, which would kill the process instead of giving the
+ * "short read at offset N" error pread gives. The size is checked right
+ * before mapping (a file already shorter than the view is never mapped, so
+ * reads of it fail through pread as before), but a later truncation cannot
+ * be excluded. So rota maps only files that nobody but their owner (us or
+ * root) can shrink: owned by our effective uid or by root, no group or
+ * other write permission (with POSIX ACLs the group bits are the mask, so
+ * this covers named ACL entries too), on a local file system. Whoever can
+ * truncate such a file can kill this process anyway, so SIGBUS crosses no
+ * privilege boundary. Anything else, e.g. a bundle owned by an ordinary
+ * user handed to rota running as root, is read with pread only.
+ *
+ * Mapped bytes are not snapshots: a writer can change them at any time (as
+ * with pread between two reads). Callers that must return checked bytes
+ * (the verity view) copy first and check the copy. */
+static gpointer file_view_try_map(FileView *self)
+{
+	guint64 size = self->base.size;
+	struct stat st;
+	gpointer m;
+
+	if (size == 0 || size > G_MAXSIZE || fstat(self->fd, &st) != 0 || !S_ISREG(st.st_mode) ||
+	    (guint64)st.st_size < size)
+		return MAP_FAILED;
+	if ((st.st_uid != geteuid() && st.st_uid != 0) || (st.st_mode & (S_IWGRP | S_IWOTH)) != 0)
+		return MAP_FAILED;
+	if (fs_is_remote(self->fd))
+		return MAP_FAILED;
+	m = mmap(NULL, (gsize)size, PROT_READ, MAP_SHARED, self->fd, 0);
+	return m == MAP_FAILED || m == NULL ? MAP_FAILED : m;
+}
+
+static const guint8 *file_view_map(RotaView *view, guint64 off, gsize len)
+{
+	FileView *self = (FileView *)view;
+	gpointer m = g_atomic_pointer_get(&self->map);
+
+	(void)len;
+	if (m == NULL) {
+		/* Racing threads may both map; one mapping wins, the other goes. */
+		gpointer fresh = file_view_try_map(self);
+		if (!g_atomic_pointer_compare_and_exchange(&self->map, NULL, fresh) && fresh != MAP_FAILED)
+			munmap(fresh, (gsize)view->size);
+		m = g_atomic_pointer_get(&self->map);
+	}
+	return m == MAP_FAILED ? NULL : (const guint8 *)m + off;
+}
 
 static gboolean file_view_read_at(RotaView *view, guint64 off, void *buf, gsize len, GError **error)
 {
@@ -79,12 +169,17 @@ static gboolean file_view_read_at(RotaView *view, guint64 off, void *buf, gsize 
 
 static void file_view_finalize(RotaView *view)
 {
-	close(((FileView *)view)->fd);
+	FileView *self = (FileView *)view;
+
+	if (self->map != NULL && self->map != MAP_FAILED)
+		munmap(self->map, (gsize)view->size);
+	close(self->fd);
 }
 
 static const RotaViewOps file_view_ops = {
 	.read_at = file_view_read_at,
 	.finalize = file_view_finalize,
+	.map = file_view_map,
 };
 
 RotaView *rota_file_view_new_from_fd(int fd, const gchar *name, GError **error)
@@ -139,6 +234,12 @@ static gboolean sub_view_read_at(RotaView *view, guint64 off, void *buf, gsize l
 	return rota_view_read_at(self->parent, self->offset + off, buf, len, error);
 }
 
+static const guint8 *sub_view_map(RotaView *view, guint64 off, gsize len)
+{
+	SubView *self = (SubView *)view;
+	return rota_view_map(self->parent, self->offset + off, len);
+}
+
 static void sub_view_finalize(RotaView *view)
 {
 	rota_view_unref(((SubView *)view)->parent);
@@ -147,6 +248,7 @@ static void sub_view_finalize(RotaView *view)
 static const RotaViewOps sub_view_ops = {
 	.read_at = sub_view_read_at,
 	.finalize = sub_view_finalize,
+	.map = sub_view_map,
 };
 
 RotaView *rota_sub_view_new(RotaView *parent, guint64 offset, guint64 size, GError **error)

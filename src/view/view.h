@@ -16,6 +16,10 @@ typedef struct {
 	/* Reads exactly len bytes at off; the caller has checked the range. */
 	gboolean (*read_at)(RotaView *view, guint64 off, void *buf, gsize len, GError **error);
 	void (*finalize)(RotaView *view);
+	/* Optional: a read-only pointer to the len bytes at off (the caller has
+	 * checked the range), or NULL when the bytes cannot be mapped. The
+	 * pointer stays valid for the life of the view. */
+	const guint8 *(*map)(RotaView *view, guint64 off, gsize len);
 } RotaViewOps;
 
 struct _RotaView {
@@ -39,7 +43,18 @@ const gchar *rota_view_get_name(RotaView *view);
  * error naming the offset. */
 gboolean rota_view_read_at(RotaView *view, guint64 off, void *buf, gsize len, GError **error);
 
-/* A view of a whole local file (pread on a private fd). */
+/* Zero-copy access: a read-only pointer to the len bytes at off, valid
+ * until the view is finalized, or NULL when this view cannot map them (a
+ * view without a map operation, a range beyond its size, a file rota does
+ * not map; see view.c). NULL is never an error: the caller falls back to
+ * rota_view_read_at(), which reports any problem with the range. Mapped
+ * bytes are whatever the file holds at the moment they are touched: a
+ * caller that must return checked bytes copies them first and checks the
+ * copy. */
+const guint8 *rota_view_map(RotaView *view, guint64 off, gsize len);
+
+/* A view of a whole local file (pread on a private fd; rota_view_map()
+ * maps the file read-only on first use when it is safe, see view.c). */
 RotaView *rota_file_view_new(const gchar *path, GError **error);
 /* Same, over an fd the view takes ownership of. */
 RotaView *rota_file_view_new_from_fd(int fd, const gchar *name, GError **error);

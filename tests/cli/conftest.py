@@ -8,6 +8,28 @@ import subprocess
 import pytest
 
 SRC = pathlib.Path(__file__).resolve().parents[2]
+
+
+def _no_skips_allowed(report):
+    """Under `make test` (ROTA_REQUIRE_ALL_TOOLS=1) every tool a test needs
+    has been installed, so a skip would only hide a broken setup: fail it."""
+    if os.environ.get("ROTA_REQUIRE_ALL_TOOLS") and report.skipped:
+        report.outcome = "failed"
+        report.longrepr = f"skipped although ROTA_REQUIRE_ALL_TOOLS is set: {report.longrepr}"
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    _no_skips_allowed(outcome.get_result())
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_make_collect_report(collector):
+    outcome = yield
+    _no_skips_allowed(outcome.get_result())
+
+
 BUILD = pathlib.Path(os.environ.get("ROTA_BUILD_DIR", SRC / "build"))
 ROTA = BUILD / "rota"
 

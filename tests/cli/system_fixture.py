@@ -11,7 +11,7 @@ import textwrap
 
 import pytest
 
-from conftest import ROTA, Result, run, signer_args
+from conftest import run, signer_args
 
 COMPATIBLE = "rota-it"
 SLOT_SIZE = 1024 * 1024

@@ -11,13 +11,12 @@ import shlex
 import shutil
 import subprocess
 import tarfile
-import time
 
 import pytest
 
 from conftest import run
-from system_fixture import (COMPATIBLE, SLOT_SIZE, BundleMaker, System, bundle, grub_list, grub_primary,
-                            parse_keyfile, random_image, system)
+from system_fixture import COMPATIBLE, SLOT_SIZE, parse_keyfile, random_image
+from system_fixture import bundle, system  # noqa: F401 (fixtures)
 
 IMG_SIZE = 300 * 1024
 
@@ -135,6 +134,15 @@ def test_reboot_into_b_then_install_goes_to_a(system, bundle, img, tmp_path):
     assert system.slot_status("rootfs.1")["bundle.version"] == "1.0"
     j = json.loads(system.rota("status", "--output-format=json").stdout)
     assert j["booted"] == "B" and j["boot_primary"] == "rootfs.0"
+
+
+def test_override_boot_slot(system, bundle, img):
+    # the command line says A, the override says B: A is the target
+    system.install(bundle({"rootfs": ("rootfs.img", img)}), "--override-boot-slot=B")
+    assert head(system.device("rootfs.0"), IMG_SIZE) == img
+    assert set(system.device("rootfs.1").read_bytes()) == {0}
+    assert system.grub()["ORDER"] == "A B"
+    assert system.slot_status("rootfs.0")["status"] == "ok"
 
 
 def test_transaction_id_recorded(system, bundle, img):
@@ -332,8 +340,6 @@ def test_slot_hooks_environment_and_order(system, bundle, img, tmp_path, pki):
     assert system.primary() == "B"
 
 
-@pytest.mark.xfail(strict=True, reason="rota bug: slot_writer.c run_hook() passes image_path=NULL to pre/post "
-                   "slot hooks, so RAUC_IMAGE_NAME is empty (spec §5.2: the image's absolute path in the bundle)")
 def test_slot_hook_image_name(system, bundle, img, tmp_path):
     b = bundle({"rootfs": ("rootfs.img", img)}, hooks_file="hook.sh", files={"hook.sh": (SLOT_HOOK, 0o755)},
                image_keys={"rootfs": "hooks=pre-install;post-install"})
@@ -581,15 +587,23 @@ def test_tar_into_ext4_slot(system, bundle, tmp_path):
 
 
 def test_tar_into_vfat_slot(system, bundle, tmp_path):
-    if not shutil.which("mtype"):
-        pytest.skip("mtools not installed")
-    if "vfat" not in pathlib.Path("/proc/filesystems").read_text():
-        pytest.skip("the running kernel cannot mount vfat")
     fs_system(system, "vfat")
     # random filler: a bundle's squashfs must be larger than 4096 bytes
     tar = make_tar(tmp_path / "rootfs.tar.gz", {"etc/version": b"rota-vfat-1\n", "etc/blob": os.urandom(20_000)},
                    symlinks=False)
-    system.install(bundle({"rootfs": ("rootfs.tar.gz", tar)}))
+    b = bundle({"rootfs": ("rootfs.tar.gz", tar)})
+    if "vfat" not in pathlib.Path("/proc/filesystems").read_text():
+        # This machine's kernel has no vfat: the mkfs happens, the mount fails,
+        # and the install must fail safely instead of activating B.
+        r = system.fails("install", b, match="Failed updating slot rootfs.1")
+        assert "mount" in r.error_line()
+        label = subprocess.run(["mlabel", "-i", str(system.device("rootfs.1")), "-s", "::"], capture_output=True,
+                               text=True, env={**os.environ, "MTOOLS_SKIP_CHECK": "1"}).stdout
+        assert "ROOTFS_1" in label  # mkfs.vfat ran with the slot's label
+        assert system.primary() == "A" and system.grub()["B_OK"] == "0"
+        assert system.slot_status("rootfs.1")["status"] == "failed"
+        return
+    system.install(b)
     dev = system.device("rootfs.1")
     out = subprocess.run(["mtype", "-i", str(dev), "::/etc/version"], capture_output=True, check=True,
                          env={**os.environ, "MTOOLS_SKIP_CHECK": "1"}).stdout
@@ -645,11 +659,12 @@ def test_ext4_image_resize(system, bundle, tmp_path, resize):
 
 def test_write_slot(system, tmp_path):
     data = random_image(tmp_path / "raw.img", 123_456, 5)
+    before = system.grub()
     r = system.rota("write-slot", "rootfs.1", tmp_path / "raw.img")
     assert "Slot written successfully" in r.stdout
     assert head(system.device("rootfs.1"), len(data)) == data
-    before = system.grub()
     assert system.grub() == before  # no bootloader interaction
+    assert not (system.data / "central.raucs").exists()  # and no status
     system.fails("write-slot", "rootfs.9", tmp_path / "raw.img", match="No slot named 'rootfs.9'")
 
 
@@ -818,9 +833,11 @@ def flip_payload_byte(bundle_path, data):
 
 def test_corrupted_verity_payload(system, bundle, img):
     b = bundle({"rootfs": ("rootfs.img", img)})
-    flip_payload_byte(b, img)
+    pos = flip_payload_byte(b, img)
     r = system.fails("install", b, match="offset")
     assert "rootfs.1" in r.error_line()
+    # the payload offset of the 4 KiB verity data block holding the flipped byte
+    assert f"offset {pos // 4096 * 4096} " in r.error_line()
     env = system.grub()
     assert env["B_OK"] == "0" and env["B_TRY"] == "0"
     assert system.primary() == "A"

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <glib/gstdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "bundle/verity.h"
@@ -198,6 +199,88 @@ static void test_single_block(void)
 	fixture_clear(&f);
 }
 
+/* Both ways of reading data blocks: from a mapping (a file only its owner
+ * can write) and by pread (group-writable: never mapped). The results and
+ * errors must be the same. */
+static void test_map_and_pread(gconstpointer data)
+{
+	gboolean mapped = GPOINTER_TO_INT(data);
+	Fixture f;
+	g_autoptr(GError) error = NULL;
+	g_autoptr(RotaView) file = NULL, v = NULL;
+	g_autofree gchar *raw = NULL;
+	g_autoptr(GRand) rand = g_rand_new_with_seed(11);
+	g_autofree guint8 *buf = g_malloc(700 * 4096);
+
+	fixture_make(&f, 700); /* more than one 1 MiB chunk per thread on 2 threads */
+	g_assert_true(g_file_get_contents(f.path, &raw, NULL, NULL));
+	g_assert_cmpint(chmod(f.path, mapped ? 0644 : 0664), ==, 0);
+	file = rota_file_view_new(f.path, &error);
+	g_assert_no_error(error);
+	g_assert_true((rota_view_map(file, 0, 4096) != NULL) == mapped);
+	g_assert_true(rota_verity_check_all(file, f.data_size, f.tree_size, salt, f.root, 2, &error));
+	g_assert_no_error(error);
+	g_assert_true(rota_verity_check_all(file, f.data_size, f.tree_size, salt, f.root, 1, &error));
+	v = rota_verity_view_new(file, f.data_size, f.tree_size, salt, f.root, &error);
+	g_assert_nonnull(v);
+	/* Aligned, unaligned, within one block, across many chunks. */
+	rota_view_read_at(v, 0, buf, f.data_size, &error);
+	g_assert_no_error(error);
+	g_assert_cmpmem(buf, f.data_size, raw, f.data_size);
+	for (int i = 0; i < 300; i++) {
+		gsize len = (gsize)g_rand_int_range(rand, 1, i % 10 == 0 ? 1200 * 1024 : 70000);
+		guint64 off = (guint64)g_rand_int_range(rand, 0, (gint32)(f.data_size - len));
+		if (i % 3 == 0)
+			off &= ~(guint64)4095;
+		g_assert_true(rota_view_read_at(v, off, buf, len, &error));
+		g_assert_cmpmem(buf, len, raw + off, len);
+	}
+	g_clear_pointer(&v, rota_view_unref);
+	g_clear_pointer(&file, rota_view_unref);
+
+	/* A bad block deep inside the second thread's range. */
+	flip_byte(f.path, 650 * 4096 + 1);
+	file = rota_file_view_new(f.path, &error);
+	g_assert_true((rota_view_map(file, 0, 4096) != NULL) == mapped);
+	g_assert_false(rota_verity_check_all(file, f.data_size, f.tree_size, salt, f.root, 2, &error));
+	g_assert_error(error, ROTA_ERROR, ROTA_ERROR_CORRUPT);
+	g_assert_nonnull(strstr(error->message, "data block at offset 2662400"));
+	g_clear_error(&error);
+	v = rota_verity_view_new(file, f.data_size, f.tree_size, salt, f.root, &error);
+	g_assert_true(rota_view_read_at(v, 0, buf, 650 * 4096, &error));
+	g_assert_false(rota_view_read_at(v, 600 * 4096 + 3, buf, 60 * 4096, &error));
+	g_assert_error(error, ROTA_ERROR, ROTA_ERROR_CORRUPT);
+	g_assert_nonnull(strstr(error->message, "offset 2662400"));
+	fixture_clear(&f);
+}
+
+/* A payload file that shrank after it was opened: never mapped (the size is
+ * checked before mapping), so the check and the view fail naming the offset
+ * instead of dying of SIGBUS. */
+static void test_truncated(void)
+{
+	Fixture f;
+	g_autoptr(GError) error = NULL;
+	g_autoptr(RotaView) file = NULL, v = NULL;
+	guint8 buf[8192];
+
+	fixture_make(&f, 700);
+	g_assert_cmpint(chmod(f.path, 0644), ==, 0);
+	file = rota_file_view_new(f.path, &error);
+	v = rota_verity_view_new(file, f.data_size, f.tree_size, salt, f.root, &error);
+	g_assert_cmpint(truncate(f.path, 500 * 4096), ==, 0);
+	g_assert_false(rota_verity_check_all(file, f.data_size, f.tree_size, salt, f.root, 2, &error));
+	g_assert_error(error, ROTA_ERROR, ROTA_ERROR_IO);
+	g_assert_nonnull(strstr(error->message, "offset"));
+	g_test_message("truncated: %s", error->message);
+	g_clear_error(&error);
+	/* The tree (after the data) is gone too: reads fail on it. */
+	g_assert_false(rota_view_read_at(v, 100 * 4096 + 5, buf, sizeof(buf), &error));
+	g_assert_error(error, ROTA_ERROR, ROTA_ERROR_IO);
+	g_assert_nonnull(strstr(error->message, "end of file at offset"));
+	fixture_clear(&f);
+}
+
 int main(int argc, char **argv)
 {
 	g_test_init(&argc, &argv, NULL);
@@ -209,5 +292,8 @@ int main(int argc, char **argv)
 	g_test_add_func("/verity/check-all", test_check_all);
 	g_test_add_func("/verity/view", test_view_reads);
 	g_test_add_func("/verity/single-block", test_single_block);
+	g_test_add_data_func("/verity/mapped", GINT_TO_POINTER(TRUE), test_map_and_pread);
+	g_test_add_data_func("/verity/pread", GINT_TO_POINTER(FALSE), test_map_and_pread);
+	g_test_add_func("/verity/truncated", test_truncated);
 	return g_test_run();
 }

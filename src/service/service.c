@@ -1,0 +1,558 @@
+/* service.c — see service.h.
+ *
+ * Threading: the main loop owns the bus connection and all service state.
+ * The install worker only calls rota_install(); its progress reaches the
+ * main loop as idle sources, which GLib dispatches in the order they were
+ * attached, so property changes keep the order the install produced. */
+#include "service.h"
+
+#include <glib-unix.h>
+#include <string.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include "common/error.h"
+#include "install/install.h"
+#include "rota-resources.h"
+#include "service/variants.h"
+
+typedef struct {
+	RotaContext *ctx;
+	gchar *handler_args;
+	gchar *bus_name;
+	GBusType bus_type;
+	GMainContext *main_context;
+	GMainLoop *loop;
+	GDBusConnection *conn;
+	guint registration;
+	GError *error;      /* why the service stopped, if it failed */
+	/* installation state; main thread only */
+	gboolean installing;
+	GThread *worker;
+	gchar *operation;
+	gchar *last_error;
+	GVariant *progress; /* (isi) */
+} Service;
+
+typedef struct {
+	Service *svc;
+	gchar *path;
+	RotaDbusInstallArgs args;
+	gboolean ok;
+	GError *error;
+} InstallJob;
+
+typedef struct {
+	Service *svc;
+	gint percentage;
+	gchar *message;
+	gint depth;
+} ProgressEvent;
+
+/* ---- names and interface ---- */
+
+const gchar *rota_service_bus_name(const gchar *override)
+{
+	const gchar *env = g_getenv("ROTA_BUS_NAME");
+
+	if (override && *override)
+		return override;
+	return env && *env ? env : ROTA_SERVICE_DEFAULT_NAME;
+}
+
+GBusType rota_service_bus_type(void)
+{
+	return g_strcmp0(g_getenv("DBUS_STARTER_BUS_TYPE"), "session") == 0 ? G_BUS_TYPE_SESSION : G_BUS_TYPE_SYSTEM;
+}
+
+const gchar *rota_service_bus_type_name(GBusType type)
+{
+	return type == G_BUS_TYPE_SESSION ? "session" : "system";
+}
+
+GDBusInterfaceInfo *rota_service_interface_info(void)
+{
+	static GDBusNodeInfo *node;
+
+	if (g_once_init_enter(&node)) {
+		g_autoptr(GBytes) xml = g_resource_lookup_data(rota_get_resource(), "/de/pengutronix/rauc/de.pengutronix.rauc.Installer.xml",
+							       G_RESOURCE_LOOKUP_FLAGS_NONE, NULL);
+		/* Compiled in and checked by the tests: failing here is a build bug. */
+		GDBusNodeInfo *parsed = g_dbus_node_info_new_for_xml(g_bytes_get_data(xml, NULL), NULL);
+		g_assert(parsed);
+		g_once_init_leave(&node, parsed);
+	}
+	return g_dbus_node_info_lookup_interface(node, ROTA_SERVICE_INTERFACE);
+}
+
+/* ---- properties ---- */
+
+static GVariant *property_value(Service *svc, const gchar *name)
+{
+	RotaContext *ctx = svc->ctx;
+
+	if (g_str_equal(name, "Operation"))
+		return g_variant_new_string(svc->operation);
+	if (g_str_equal(name, "LastError"))
+		return g_variant_new_string(svc->last_error);
+	if (g_str_equal(name, "Progress"))
+		return g_variant_ref(svc->progress);
+	if (g_str_equal(name, "Compatible"))
+		return g_variant_new_string(ctx->config->compatible ? ctx->config->compatible : "");
+	if (g_str_equal(name, "Variant"))
+		return g_variant_new_string(ctx->variant ? ctx->variant : "");
+	if (g_str_equal(name, "SystemVersion"))
+		return g_variant_new_string(ctx->system_version ? ctx->system_version : "");
+	if (g_str_equal(name, "BootSlot"))
+		return g_variant_new_string(ctx->bootname ? ctx->bootname : "");
+	return NULL;
+}
+
+static GVariant *get_property(GDBusConnection *conn G_GNUC_UNUSED, const gchar *sender G_GNUC_UNUSED,
+			      const gchar *path G_GNUC_UNUSED, const gchar *iface G_GNUC_UNUSED, const gchar *name,
+			      GError **error, gpointer data)
+{
+	GVariant *v = property_value(data, name);
+
+	if (!v)
+		g_set_error(error, G_DBUS_ERROR, G_DBUS_ERROR_UNKNOWN_PROPERTY, "No such property: %s", name);
+	return v;
+}
+
+static void emit_properties_changed(Service *svc, const gchar *name)
+{
+	g_autoptr(GError) error = NULL;
+	GVariantBuilder changed;
+
+	if (!svc->conn)
+		return;
+	g_variant_builder_init(&changed, G_VARIANT_TYPE_VARDICT);
+	g_variant_builder_add(&changed, "{sv}", name, property_value(svc, name));
+	if (!g_dbus_connection_emit_signal(svc->conn, NULL, ROTA_SERVICE_OBJECT_PATH, "org.freedesktop.DBus.Properties",
+					   "PropertiesChanged",
+					   g_variant_new("(sa{sv}as)", ROTA_SERVICE_INTERFACE, &changed, NULL), &error))
+		g_warning("Cannot emit PropertiesChanged: %s", error->message);
+}
+
+static void set_string_property(Service *svc, gchar **field, const gchar *name, const gchar *value)
+{
+	g_free(*field);
+	*field = g_strdup(value);
+	emit_properties_changed(svc, name);
+}
+
+static void set_progress(Service *svc, gint percentage, const gchar *message, gint depth)
+{
+	g_variant_unref(svc->progress);
+	svc->progress = g_variant_ref_sink(g_variant_new("(isi)", percentage, message, depth));
+	emit_properties_changed(svc, "Progress");
+}
+
+/* ---- the install worker ---- */
+
+/* Queues func(data) for the main loop; see the threading note above. */
+static void post_to_main(Service *svc, GSourceFunc func, gpointer data, GDestroyNotify destroy)
+{
+	g_autoptr(GSource) source = g_idle_source_new();
+
+	g_source_set_priority(source, G_PRIORITY_DEFAULT);
+	g_source_set_callback(source, func, data, destroy);
+	g_source_attach(source, svc->main_context);
+}
+
+static void progress_event_free(gpointer data)
+{
+	ProgressEvent *ev = data;
+	g_free(ev->message);
+	g_free(ev);
+}
+
+static gboolean progress_in_main(gpointer data)
+{
+	ProgressEvent *ev = data;
+	set_progress(ev->svc, ev->percentage, ev->message, ev->depth);
+	return G_SOURCE_REMOVE;
+}
+
+static void worker_progress(gint percentage, const gchar *message, gint depth, gpointer data)
+{
+	InstallJob *job = data;
+	ProgressEvent *ev = g_new0(ProgressEvent, 1);
+
+	ev->svc = job->svc;
+	ev->percentage = percentage;
+	ev->message = g_strdup(message);
+	ev->depth = depth;
+	post_to_main(job->svc, progress_in_main, ev, progress_event_free);
+}
+
+static void worker_message(const gchar *message, gpointer data G_GNUC_UNUSED)
+{
+	g_message("%s", message); /* the journal is where service output goes */
+}
+
+static void install_job_free(InstallJob *job)
+{
+	g_free(job->path);
+	rota_dbus_install_args_clear(&job->args);
+	g_clear_error(&job->error);
+	g_free(job);
+}
+
+/* The end of an installation, in RAUC's order: LastError, Completed, Operation. */
+static gboolean install_done_in_main(gpointer data)
+{
+	InstallJob *job = data;
+	Service *svc = job->svc;
+	g_autoptr(GError) error = NULL;
+
+	g_thread_join(g_steal_pointer(&svc->worker));
+	if (job->ok) {
+		g_message("Installing `%s` succeeded", job->path);
+	} else {
+		g_message("Installing `%s` failed: %s", job->path, job->error->message);
+		set_string_property(svc, &svc->last_error, "LastError", job->error->message);
+	}
+	if (svc->conn &&
+	    !g_dbus_connection_emit_signal(svc->conn, NULL, ROTA_SERVICE_OBJECT_PATH, ROTA_SERVICE_INTERFACE, "Completed",
+					   g_variant_new("(i)", job->ok ? 0 : 1), &error))
+		g_warning("Cannot emit Completed: %s", error->message);
+	svc->installing = FALSE;
+	set_string_property(svc, &svc->operation, "Operation", "idle");
+	install_job_free(job);
+	return G_SOURCE_REMOVE;
+}
+
+static gpointer install_thread(gpointer data)
+{
+	InstallJob *job = data;
+	RotaHttpOptions http;
+	RotaInstallArgs ia = {
+		.ignore_compatible = job->args.ignore_compatible,
+		.ignore_version_limit = job->args.ignore_version_limit,
+		.transaction_id = job->args.transaction_id,
+		.require_manifest_hash = job->args.require_manifest_hash,
+		.handler_args = job->svc->handler_args,
+		.http = &http,
+		.progress = worker_progress,
+		.message = worker_message,
+		.user_data = job,
+	};
+
+	rota_dbus_http_options(&job->args, job->svc->ctx->config, &http);
+	job->ok = rota_install(job->svc->ctx, job->path, &ia, NULL, &job->error);
+	if (!job->ok && !job->error)
+		g_set_error(&job->error, ROTA_ERROR, ROTA_ERROR_FAILED, "Installation failed");
+	post_to_main(job->svc, install_done_in_main, job, NULL);
+	return NULL;
+}
+
+static gboolean start_install(Service *svc, const gchar *source, RotaDbusInstallArgs *args, GError **error)
+{
+	InstallJob *job;
+	gchar *path = rota_dbus_source_to_path(source, error);
+
+	if (!path)
+		return FALSE;
+	job = g_new0(InstallJob, 1);
+	job->svc = svc;
+	job->path = path;
+	job->args = *args;
+	memset(args, 0, sizeof(*args)); /* the job owns the strings now */
+	svc->installing = TRUE;
+	set_string_property(svc, &svc->last_error, "LastError", "");
+	set_string_property(svc, &svc->operation, "Operation", "installing");
+	g_message("Starting installation of %s", path);
+	svc->worker = g_thread_new("rota-install", install_thread, job);
+	return TRUE;
+}
+
+/* ---- methods ---- */
+
+static GVariant *call_install_bundle(Service *svc, GVariant *params, GError **error)
+{
+	g_auto(RotaDbusInstallArgs) args = {0};
+	const gchar *source;
+	g_autoptr(GVariant) dict = NULL;
+
+	g_variant_get(params, "(&s@a{sv})", &source, &dict);
+	if (!rota_dbus_parse_args(dict, TRUE, &args, error) || !start_install(svc, source, &args, error))
+		return NULL;
+	return g_variant_new("()");
+}
+
+static GVariant *call_install(Service *svc, GVariant *params, GError **error)
+{
+	g_auto(RotaDbusInstallArgs) args = {0};
+	const gchar *source;
+
+	g_message("Install() is deprecated, use InstallBundle()");
+	g_variant_get(params, "(&s)", &source);
+	if (!start_install(svc, source, &args, error))
+		return NULL;
+	return g_variant_new("()");
+}
+
+/* Opens and verifies a bundle (file or URL) as an installation would. */
+static RotaBundle *open_bundle(Service *svc, const gchar *source, const RotaDbusInstallArgs *args, GError **error)
+{
+	const RotaConfig *c = svc->ctx->config;
+	RotaHttpOptions http;
+	RotaBundleOpenOptions o = {.keyring = &c->keyring,
+				   .max_signature_size = c->max_signature_size,
+				   .decrypt_key = c->encryption_key,
+				   .decrypt_cert = c->encryption_cert,
+				   .http = &http};
+	g_autofree gchar *path = rota_dbus_source_to_path(source, error);
+
+	rota_dbus_http_options(args, c, &http);
+	return path ? rota_bundle_open(path, &o, error) : NULL;
+}
+
+static GVariant *call_info(Service *svc, GVariant *params, GError **error)
+{
+	g_auto(RotaDbusInstallArgs) no_args = {0};
+	g_autoptr(RotaBundle) b = NULL;
+	const gchar *source;
+
+	g_variant_get(params, "(&s)", &source);
+	b = open_bundle(svc, source, &no_args, error);
+	if (!b)
+		return NULL;
+	return g_variant_new("(ss)", b->manifest->compatible ? b->manifest->compatible : "",
+			     b->manifest->version ? b->manifest->version : "");
+}
+
+static GVariant *call_inspect_bundle(Service *svc, GVariant *params, GError **error)
+{
+	g_auto(RotaDbusInstallArgs) args = {0};
+	g_autoptr(GVariant) dict = NULL;
+	g_autoptr(RotaBundle) b = NULL;
+	const gchar *source;
+
+	g_variant_get(params, "(&s@a{sv})", &source, &dict);
+	if (!rota_dbus_parse_args(dict, FALSE, &args, error))
+		return NULL;
+	b = open_bundle(svc, source, &args, error);
+	if (!b)
+		return NULL;
+	return g_variant_new("(@a{sv})", rota_dbus_bundle_info(b));
+}
+
+/* The names of the slots an identifier selects, space-separated. */
+static gchar *identified_slot_names(Service *svc, const gchar *identifier)
+{
+	g_autoptr(GPtrArray) slots = rota_slots_resolve_identifier(svc->ctx->config, identifier, NULL);
+	g_autoptr(GString) names = g_string_new(NULL);
+
+	for (guint i = 0; slots && i < slots->len; i++)
+		g_string_append_printf(names, "%s%s", i ? " " : "", ((RotaSlot *)slots->pdata[i])->name);
+	return g_strdup(names->str);
+}
+
+static GVariant *call_mark(Service *svc, GVariant *params, GError **error)
+{
+	g_autofree gchar *message = NULL;
+	g_autofree gchar *names = NULL;
+	const gchar *state, *identifier;
+
+	g_variant_get(params, "(&s&s)", &state, &identifier);
+	if (!*identifier)
+		identifier = "booted";
+	if (!rota_context_mark(svc->ctx, state, identifier, &message, error))
+		return NULL;
+	names = identified_slot_names(svc, identifier);
+	g_message("%s", message);
+	return g_variant_new("(ss)", names, message);
+}
+
+static GVariant *call_get_slot_status(Service *svc, GVariant *params G_GNUC_UNUSED, GError **error G_GNUC_UNUSED)
+{
+	return g_variant_new("(@a(sa{sv}))", rota_dbus_slot_status(svc->ctx));
+}
+
+static GVariant *call_get_artifact_status(Service *svc G_GNUC_UNUSED, GVariant *params G_GNUC_UNUSED,
+					  GError **error G_GNUC_UNUSED)
+{
+	/* rota has no artifact repositories yet: always an empty list. */
+	return g_variant_new("(@aa{sv})", g_variant_new_array(G_VARIANT_TYPE_VARDICT, NULL, 0));
+}
+
+static GVariant *call_get_primary(Service *svc, GVariant *params G_GNUC_UNUSED, GError **error)
+{
+	g_autofree gchar *bootname = rota_bootloader_get_primary(svc->ctx->bootloader, error);
+
+	if (!bootname) {
+		if (error && !*error)
+			g_set_error(error, ROTA_ERROR, ROTA_ERROR_FAILED, "Failed getting primary slot: none found");
+		return NULL;
+	}
+	for (guint i = 0; i < svc->ctx->config->slots->len; i++) {
+		RotaSlot *s = svc->ctx->config->slots->pdata[i];
+		if (g_strcmp0(s->bootname, bootname) == 0)
+			return g_variant_new("(s)", s->name);
+	}
+	g_set_error(error, ROTA_ERROR, ROTA_ERROR_FAILED, "Failed getting primary slot: no slot with bootname '%s'",
+		    bootname);
+	return NULL;
+}
+
+static const struct {
+	const gchar *name;
+	GVariant *(*call)(Service *svc, GVariant *params, GError **error);
+} methods[] = {
+	{"InstallBundle", call_install_bundle},
+	{"Install", call_install},
+	{"Info", call_info},
+	{"InspectBundle", call_inspect_bundle},
+	{"Mark", call_mark},
+	{"GetSlotStatus", call_get_slot_status},
+	{"GetArtifactStatus", call_get_artifact_status},
+	{"GetPrimary", call_get_primary},
+};
+
+/* Every failure goes out as G_IO_ERROR_FAILED_HANDLED with the plain
+ * message, as RAUC sends it (cli-and-dbus.md §2.2). */
+static void return_failure(GDBusMethodInvocation *invocation, const gchar *message)
+{
+	g_dbus_method_invocation_return_error_literal(invocation, G_IO_ERROR, G_IO_ERROR_FAILED_HANDLED, message);
+}
+
+static void method_call(GDBusConnection *conn G_GNUC_UNUSED, const gchar *sender, const gchar *path G_GNUC_UNUSED,
+			const gchar *iface G_GNUC_UNUSED, const gchar *method, GVariant *params,
+			GDBusMethodInvocation *invocation, gpointer data)
+{
+	Service *svc = data;
+
+	g_debug("%s called by %s", method, sender);
+	if (svc->installing) {
+		gboolean install = g_str_has_prefix(method, "Install") && !g_str_equal(method, "InspectBundle");
+		return_failure(invocation, install ? "Already processing a different method"
+						   : "already processing a different method");
+		return;
+	}
+	for (gsize i = 0; i < G_N_ELEMENTS(methods); i++) {
+		g_autoptr(GError) error = NULL;
+		GVariant *reply;
+		if (!g_str_equal(methods[i].name, method))
+			continue;
+		reply = methods[i].call(svc, params, &error);
+		if (reply)
+			g_dbus_method_invocation_return_value(invocation, reply);
+		else
+			return_failure(invocation, error->message);
+		return;
+	}
+	g_dbus_method_invocation_return_error(invocation, G_DBUS_ERROR, G_DBUS_ERROR_UNKNOWN_METHOD, "Unknown method %s",
+					      method);
+}
+
+static const GDBusInterfaceVTable vtable = {
+	.method_call = method_call,
+	.get_property = get_property,
+};
+
+/* ---- bus and lifetime ---- */
+
+static void stop_with_error(Service *svc, GError *error)
+{
+	if (!svc->error)
+		svc->error = error;
+	else
+		g_error_free(error);
+	g_main_loop_quit(svc->loop);
+}
+
+static void on_bus_acquired(GDBusConnection *conn, const gchar *name G_GNUC_UNUSED, gpointer data)
+{
+	Service *svc = data;
+	GError *error = NULL;
+
+	svc->conn = g_object_ref(conn);
+	svc->registration = g_dbus_connection_register_object(conn, ROTA_SERVICE_OBJECT_PATH, rota_service_interface_info(),
+							      &vtable, svc, NULL, &error);
+	if (!svc->registration)
+		stop_with_error(svc, error);
+}
+
+static void on_name_acquired(GDBusConnection *conn G_GNUC_UNUSED, const gchar *name, gpointer data)
+{
+	Service *svc = data;
+	g_message("Service ready: %s on the %s bus", name, rota_service_bus_type_name(svc->bus_type));
+}
+
+static void on_name_lost(GDBusConnection *conn, const gchar *name, gpointer data)
+{
+	Service *svc = data;
+	const gchar *bus = rota_service_bus_type_name(svc->bus_type);
+
+	if (!conn || (svc->conn && g_dbus_connection_is_closed(svc->conn)))
+		stop_with_error(svc, g_error_new(ROTA_ERROR, ROTA_ERROR_IO, "Lost connection to the %s bus", bus));
+	else
+		stop_with_error(svc, g_error_new(ROTA_ERROR, ROTA_ERROR_IO, "Failed to obtain name %s on %s bus", name, bus));
+}
+
+/* The install sequence makes the new slots primary only at its very end,
+ * after marking them bad first, so stopping mid-way leaves the booted slot
+ * primary. The worker uses the context, so the process cannot tear it
+ * down while the worker runs: it ends at once. */
+static gboolean on_terminate(gpointer data)
+{
+	Service *svc = data;
+
+	if (svc->installing) {
+		g_message("Terminated during an installation: stopping it; the booted slot stays primary");
+		_exit(1);
+	}
+	g_message("Terminated");
+	g_main_loop_quit(svc->loop);
+	return G_SOURCE_CONTINUE;
+}
+
+static void service_clear(Service *svc)
+{
+	if (svc->registration)
+		g_dbus_connection_unregister_object(svc->conn, svc->registration);
+	g_clear_object(&svc->conn);
+	g_main_loop_unref(svc->loop);
+	g_free(svc->handler_args);
+	g_free(svc->bus_name);
+	g_free(svc->operation);
+	g_free(svc->last_error);
+	g_variant_unref(svc->progress);
+}
+
+gboolean rota_service_run(RotaContext *ctx, const RotaServiceOptions *opts, GError **error)
+{
+	Service svc = {
+		.ctx = ctx,
+		.handler_args = g_strdup(opts->handler_args),
+		.bus_name = g_strdup(rota_service_bus_name(opts->bus_name)),
+		.bus_type = rota_service_bus_type(),
+		.main_context = g_main_context_default(),
+		.loop = g_main_loop_new(NULL, FALSE),
+		.operation = g_strdup("idle"),
+		.last_error = g_strdup(""),
+		/* RAUC reports an all-zero tuple until the first progress event. */
+		.progress = g_variant_ref_sink(g_variant_new("(isi)", 0, "", 0)),
+	};
+	guint owner, term, intr;
+	gboolean ok;
+
+	owner = g_bus_own_name(svc.bus_type, svc.bus_name, G_BUS_NAME_OWNER_FLAGS_NONE, on_bus_acquired, on_name_acquired,
+			       on_name_lost, &svc, NULL);
+	term = g_unix_signal_add(SIGTERM, on_terminate, &svc);
+	intr = g_unix_signal_add(SIGINT, on_terminate, &svc);
+	g_main_loop_run(svc.loop);
+	/* Lost the bus mid-install: let the worker finish with the context. */
+	while (svc.installing)
+		g_main_context_iteration(svc.main_context, TRUE);
+	g_source_remove(term);
+	g_source_remove(intr);
+	g_bus_unown_name(owner);
+	ok = svc.error == NULL;
+	if (!ok)
+		g_propagate_error(error, svc.error);
+	service_clear(&svc);
+	return ok;
+}
