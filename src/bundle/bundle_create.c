@@ -334,6 +334,27 @@ static gboolean encrypt_payload(int fd, guint64 sqfs_size, RotaManifest *m, GErr
 	return ok;
 }
 
+/* The squashfs payload. Adaptive images are stored raw and 4 KiB aligned,
+ * so that a device missing one chunk reads (or downloads) 4 KiB of payload,
+ * not a whole compressed block; RAUC reads such images like any other. */
+static gboolean write_payload(const gchar *workdir, int fd, const RotaManifest *m, const RotaSquashfsOptions *base,
+			      guint64 *out_size, GError **error)
+{
+	g_autoptr(GPtrArray) raw = g_ptr_array_new_with_free_func(g_free);
+	RotaSquashfsOptions opts = *base;
+	gboolean ok;
+
+	for (guint i = 0; i < m->images->len; i++) {
+		RotaImage *img = m->images->pdata[i];
+		if (img->filename && g_strv_contains((const gchar *const *)img->adaptive, "block-hash-index"))
+			g_ptr_array_add(raw, g_strdup(img->filename));
+	}
+	g_ptr_array_add(raw, NULL);
+	opts.raw_files = (gchar **)raw->pdata;
+	ok = rota_squashfs_write_dir(workdir, fd, &opts, out_size, error);
+	return ok;
+}
+
 static gboolean write_bundle(const gchar *workdir, const gchar *inputdir, const gchar *bundle_path,
 			     const RotaBundleCreateOptions *opts, GError **error)
 {
@@ -358,7 +379,7 @@ static gboolean write_bundle(const gchar *workdir, const gchar *inputdir, const 
 		g_set_error(error, ROTA_ERROR, ROTA_ERROR_IO, "%s: cannot create: %s", bundle_path, g_strerror(err));
 		return FALSE;
 	}
-	ok = rota_squashfs_write_dir(workdir, fd, &opts->squashfs, &sqfs_size, error);
+	ok = write_payload(workdir, fd, m, &opts->squashfs, &sqfs_size, error);
 	if (ok && m->format == ROTA_FORMAT_PLAIN) {
 		cms = rota_bundle_sign_plain_payload(fd, sqfs_size, bundle_path, &opts->signer, error);
 	} else if (ok) {

@@ -105,11 +105,13 @@ void rota_squashfs_options_init(RotaSquashfsOptions *opts)
 	opts->compressor = g_strdup("gzip");
 	opts->block_size = SQFS_DEFAULT_BLOCK_SIZE;
 	opts->pad_4k = TRUE;
+	opts->raw_files = NULL;
 }
 
 void rota_squashfs_options_clear(RotaSquashfsOptions *opts)
 {
 	g_clear_pointer(&opts->compressor, g_free);
+	g_clear_pointer(&opts->raw_files, g_strfreev);
 }
 
 /* Creating a compressor is the only reliable test of whether this
@@ -524,6 +526,8 @@ typedef struct {
 	guint16 root_id_idx;
 	guint32 block_size;
 	guint8 *buf;
+	const gchar *srcdir;
+	gchar **raw_files;  /* top-level names stored raw and aligned */
 } Writer;
 
 static gboolean writer_fail(Writer *w, int err, GError **error, const gchar *what)
@@ -537,6 +541,18 @@ static gboolean writer_fail(Writer *w, int err, GError **error, const gchar *wha
 	return FALSE;
 }
 
+/* Raw files keep their bytes as they are, start on a 4 KiB boundary and
+ * end in a full data block instead of a shared fragment. */
+static int raw_flags(const Writer *w, const WNode *node)
+{
+	for (gchar **f = w->raw_files; f && *f; f++) {
+		g_autofree gchar *path = g_build_filename(w->srcdir, *f, NULL);
+		if (g_str_equal(path, node->path))
+			return SQFS_BLK_DONT_COMPRESS | SQFS_BLK_DONT_FRAGMENT | SQFS_BLK_ALIGN;
+	}
+	return 0;
+}
+
 static gboolean pack_file_data(Writer *w, WNode *node, GError **error)
 {
 	int fd = open(node->path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
@@ -546,7 +562,7 @@ static gboolean pack_file_data(Writer *w, WNode *node, GError **error)
 		g_set_error(error, ROTA_ERROR, ROTA_ERROR_IO, "cannot open '%s': %s", node->path, g_strerror(errno));
 		return FALSE;
 	}
-	err = sqfs_block_processor_begin_file(w->proc, &node->inode, NULL, 0);
+	err = sqfs_block_processor_begin_file(w->proc, &node->inode, NULL, raw_flags(w, node));
 	while (err == 0) {
 		ssize_t n = read(fd, w->buf, w->block_size);
 
@@ -881,6 +897,8 @@ gboolean rota_squashfs_write_dir(const gchar *srcdir, int fd, const RotaSquashfs
 	file = fd_file_new(fd);
 	w.file = file;
 	w.block_size = opts->block_size;
+	w.srcdir = srcdir;
+	w.raw_files = opts->raw_files;
 	if (!create_compressors(opts, id, &cmp, &uncmp, error))
 		return FALSE;
 	w.cmp = cmp;
@@ -1804,14 +1822,99 @@ static const RotaViewOps squashfs_file_view_ops = {
 	.finalize = squashfs_file_view_finalize,
 };
 
+/* ---- raw files: chunks read straight from the image ---- */
+
+typedef struct {
+	RotaView base;
+	RotaView *image;   /* the squashfs image (the verified payload) */
+	guint32 block_size;
+	GArray *blocks;    /* guint64 offset in image per data block, G_MAXUINT64 = sparse */
+} RawFileView;
+
+static gboolean raw_file_view_read_at(RotaView *view, guint64 off, void *buf, gsize len, GError **error)
+{
+	RawFileView *self = (RawFileView *)view;
+	guint8 *dst = buf;
+
+	while (len > 0) {
+		guint64 block = off / self->block_size, in = off % self->block_size;
+		gsize n = (gsize)MIN((guint64)len, self->block_size - in);
+		guint64 at = g_array_index(self->blocks, guint64, block);
+
+		if (at == G_MAXUINT64)
+			memset(dst, 0, n);
+		else if (!rota_view_read_at(self->image, at + in, dst, n, error))
+			return FALSE;
+		dst += n;
+		off += n;
+		len -= n;
+	}
+	return TRUE;
+}
+
+static void raw_file_view_finalize(RotaView *view)
+{
+	RawFileView *self = (RawFileView *)view;
+	g_array_unref(self->blocks);
+	rota_view_unref(self->image);
+}
+
+static const RotaViewOps raw_file_view_ops = {
+	.read_at = raw_file_view_read_at,
+	.finalize = raw_file_view_finalize,
+};
+
+/* Where each block of a file lies in the image, if every block is stored
+ * uncompressed and the file has no fragment; NULL otherwise. */
+static GArray *raw_block_map(const RotaSquashfs *sqfs, const sqfs_inode_generic_t *inode)
+{
+	size_t count = sqfs_inode_get_file_block_count(inode);
+	guint64 size = inode_file_size(inode), at = 0, end;
+	sqfs_u32 frag_index = 0xFFFFFFFF, frag_offset = 0;
+	g_autoptr(GArray) map = NULL;
+
+	if (sqfs_inode_get_file_block_start(inode, &at) != 0 ||
+	    sqfs_inode_get_frag_location(inode, &frag_index, &frag_offset) != 0 || frag_index != 0xFFFFFFFF ||
+	    (guint64)count != (size + sqfs->super.block_size - 1) / sqfs->super.block_size)
+		return NULL;
+	map = g_array_sized_new(FALSE, FALSE, sizeof(guint64), (guint)count);
+	for (size_t i = 0; i < count; i++) {
+		sqfs_u32 stored = inode->extra[i];
+		guint64 sparse = G_MAXUINT64;
+		guint64 logical = MIN((guint64)sqfs->super.block_size, size - i * sqfs->super.block_size);
+
+		if (SQFS_IS_SPARSE_BLOCK(stored)) {
+			g_array_append_val(map, sparse);
+			continue;
+		}
+		if (SQFS_IS_BLOCK_COMPRESSED(stored) || SQFS_ON_DISK_BLOCK_SIZE(stored) != logical ||
+		    !rota_add_u64(at, logical, &end) || end > sqfs->super.bytes_used)
+			return NULL;
+		g_array_append_val(map, at);
+		at = end;
+	}
+	return g_steal_pointer(&map);
+}
+
 RotaView *rota_squashfs_file_view_new(RotaSquashfs *sqfs, const gchar *path, GError **error)
 {
+	g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&sqfs->lock);
+	const sqfs_inode_generic_t *inode = lookup_file_locked(sqfs, path, error);
+	g_autoptr(GArray) map = NULL;
 	SquashfsFileView *self;
-	guint64 size;
 
-	if (!rota_squashfs_file_size(sqfs, path, &size, error))
+	if (inode == NULL)
 		return NULL;
-	self = rota_view_alloc(sizeof(SquashfsFileView), &squashfs_file_view_ops, size, path);
+	map = raw_block_map(sqfs, inode);
+	if (map) {
+		/* A stored-raw file: read exactly the bytes asked, no block decoding. */
+		RawFileView *raw = rota_view_alloc(sizeof(RawFileView), &raw_file_view_ops, inode_file_size(inode), path);
+		raw->image = rota_view_ref(sqfs->view);
+		raw->block_size = sqfs->super.block_size;
+		raw->blocks = g_steal_pointer(&map);
+		return &raw->base;
+	}
+	self = rota_view_alloc(sizeof(SquashfsFileView), &squashfs_file_view_ops, inode_file_size(inode), path);
 	self->sqfs = sqfs;
 	self->path = g_strdup(path);
 	return &self->base;

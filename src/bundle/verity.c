@@ -160,6 +160,7 @@ typedef struct {
 	const guint8 *expected; /* data_blocks * 32, or NULL */
 	guint64 bad_block;      /* G_MAXUINT64 when all matched */
 	GError *error;
+	gint *stop;             /* set when the result is no longer wanted */
 } DataJob;
 
 static gpointer data_job_run(gpointer data)
@@ -178,7 +179,7 @@ static gpointer data_job_run(gpointer data)
 		buf = g_malloc(READ_CHUNK_BLOCKS * ROTA_VERITY_BLOCK);
 	hasher_init(&h);
 	job->bad_block = G_MAXUINT64;
-	for (guint64 b = job->first; b < job->last && job->bad_block == G_MAXUINT64;) {
+	for (guint64 b = job->first; b < job->last && job->bad_block == G_MAXUINT64 && !g_atomic_int_get(job->stop);) {
 		guint64 n = MIN(map ? CHUNK_BLOCKS : READ_CHUNK_BLOCKS, job->last - b);
 		const guint8 *blocks;
 
@@ -212,26 +213,36 @@ static gpointer data_job_run(gpointer data)
 	return NULL;
 }
 
-/* Runs data jobs over all data blocks on n_threads threads. Returns the
- * first bad block (or G_MAXUINT64) in *bad_block. */
+/* Work for the calling thread while the data jobs run; returning FALSE
+ * abandons them (their result is then meaningless). */
+typedef gboolean (*SideTask)(gpointer data);
+
+/* Runs data jobs over all data blocks on n_threads threads (and side, if
+ * given, on the calling thread meanwhile; with one thread, side first).
+ * Returns the first bad block (or G_MAXUINT64) in *bad_block. */
 static gboolean hash_data_parallel(RotaView *source, const Geometry *g, const guint8 *salt, guint8 *out,
-				   const guint8 *expected, guint n_threads, guint64 *bad_block, GError **error)
+				   const guint8 *expected, guint n_threads, SideTask side, gpointer side_data,
+				   guint64 *bad_block, GError **error)
 {
 	guint n = n_threads ? n_threads : rota_worker_count();
 	g_autofree DataJob *jobs = NULL;
 	g_autofree GThread **threads = NULL;
 	gboolean ok = TRUE;
+	gint stop = 0;
 
 	n = (guint)MAX(1, MIN((guint64)n, g->data_blocks / CHUNK_BLOCKS));
 	jobs = g_new0(DataJob, n);
 	threads = g_new0(GThread *, n);
 	for (guint i = 0; i < n; i++) {
-		jobs[i] = (DataJob){.source = source, .salt = salt, .out = out, .expected = expected};
+		jobs[i] = (DataJob){.source = source, .salt = salt, .out = out, .expected = expected, .stop = &stop};
 		jobs[i].first = g->data_blocks * i / n;
 		jobs[i].last = g->data_blocks * (i + 1) / n;
+		jobs[i].bad_block = G_MAXUINT64;
 		threads[i] = n > 1 ? g_thread_new("verity", data_job_run, &jobs[i]) : NULL;
 	}
-	if (n == 1)
+	if (side && !side(side_data))
+		g_atomic_int_set(&stop, 1);
+	if (n == 1 && !stop)
 		data_job_run(&jobs[0]);
 	*bad_block = G_MAXUINT64;
 	for (guint i = 0; i < n; i++) {
@@ -278,7 +289,7 @@ gboolean rota_verity_append_tree(int fd, guint64 data_size, const guint8 salt[32
 			return FALSE;
 	}
 	entries = g_malloc(g.data_blocks * 32);
-	if (!hash_data_parallel(source, &g, salt, entries, NULL, 0, &bad, error))
+	if (!hash_data_parallel(source, &g, salt, entries, NULL, 0, NULL, NULL, &bad, error))
 		return FALSE;
 
 	hasher_init(&h);
@@ -361,6 +372,20 @@ static gboolean check_tree_levels(const Geometry *g, const guint8 *tree, const g
 	return ok;
 }
 
+typedef struct {
+	const Geometry *g;
+	const guint8 *tree, *salt, *root;
+	guint64 data_size;
+	const gchar *name;
+	GError *error;
+} TreeCheck;
+
+static gboolean tree_check_run(gpointer data)
+{
+	TreeCheck *tc = data;
+	return check_tree_levels(tc->g, tc->tree, tc->salt, tc->root, tc->data_size, tc->name, &tc->error);
+}
+
 gboolean rota_verity_check_all(RotaView *source, guint64 data_size, guint64 tree_size, const guint8 salt[32],
 			       const guint8 root[32], guint n_threads, GError **error)
 {
@@ -368,6 +393,9 @@ gboolean rota_verity_check_all(RotaView *source, guint64 data_size, guint64 tree
 	g_autofree guint8 *tree = NULL;
 	g_autofree guint8 *level0 = NULL;
 	g_autoptr(RotaView) data = NULL;
+	TreeCheck tree_check;
+	GError *data_error = NULL;
+	gboolean ok;
 	guint64 bad;
 
 	if (!check_data_size(data_size, error))
@@ -383,8 +411,6 @@ gboolean rota_verity_check_all(RotaView *source, guint64 data_size, guint64 tree
 	tree = g_malloc(MAX(tree_size, 1));
 	if (!rota_view_read_at(source, data_size, tree, tree_size, error))
 		return FALSE;
-	if (!check_tree_levels(&g, tree, salt, root, data_size, source->name, error))
-		return FALSE;
 
 	/* Level 0 entries, contiguous (the bottom level is the last on disk); a
 	 * single-block payload is covered by the root directly. */
@@ -396,8 +422,20 @@ gboolean rota_verity_check_all(RotaView *source, guint64 data_size, guint64 tree
 	data = rota_sub_view_new(source, 0, data_size, error);
 	if (!data)
 		return FALSE;
-	if (!hash_data_parallel(data, &g, salt, NULL, level0, n_threads, &bad, error))
+	/* The tree is checked up to the root while the data jobs compare the
+	 * data against its (not yet trusted) bottom level: a bad tree is
+	 * reported as such and the data result is then thrown away. */
+	tree_check = (TreeCheck){&g, tree, salt, root, data_size, source->name, NULL};
+	ok = hash_data_parallel(data, &g, salt, NULL, level0, n_threads, tree_check_run, &tree_check, &bad, &data_error);
+	if (tree_check.error) {
+		g_clear_error(&data_error);
+		g_propagate_error(error, tree_check.error);
 		return FALSE;
+	}
+	if (!ok) {
+		g_propagate_error(error, data_error);
+		return FALSE;
+	}
 	if (bad != G_MAXUINT64) {
 		set_corrupt(error, source->name, "data block", bad * ROTA_VERITY_BLOCK);
 		return FALSE;

@@ -9,6 +9,7 @@
 #include "cli/progress_bar.h"
 #include "common/error.h"
 #include "service/service.h"
+#include "service/variants.h"
 
 static gboolean name_available(GDBusConnection *conn, const gchar *method, const gchar *name, GError **error)
 {
@@ -268,4 +269,54 @@ gboolean rota_client_mark(GDBusProxy *proxy, const gchar *state, const gchar *id
 	}
 	g_variant_get(reply, "(ss)", NULL, out_message);
 	return TRUE;
+}
+
+/* ---- status ---- */
+
+/* The service's message already reads "Failed getting primary slot: …",
+ * the line the in-process status prints too. */
+static gchar *get_primary(GDBusProxy *proxy)
+{
+	g_autoptr(GError) error = NULL;
+	g_autoptr(GVariant) reply = g_dbus_proxy_call_sync(proxy, "GetPrimary", NULL, G_DBUS_CALL_FLAGS_NONE, -1, NULL,
+							   &error);
+	gchar *primary = NULL;
+
+	if (!reply) {
+		strip_remote(error);
+		g_message("%s", error->message);
+		return NULL;
+	}
+	g_variant_get(reply, "(s)", &primary);
+	return primary;
+}
+
+/* Asked, not taken from the proxy's cache: status shows the values now. */
+static GVariant *get_properties(GDBusProxy *proxy, GError **error)
+{
+	g_autoptr(GVariant) reply = g_dbus_connection_call_sync(
+		g_dbus_proxy_get_connection(proxy), g_dbus_proxy_get_name(proxy), g_dbus_proxy_get_object_path(proxy),
+		"org.freedesktop.DBus.Properties", "GetAll", g_variant_new("(s)", g_dbus_proxy_get_interface_name(proxy)),
+		G_VARIANT_TYPE("(a{sv})"), G_DBUS_CALL_FLAGS_NONE, -1, NULL, error);
+
+	return reply ? g_variant_get_child_value(reply, 0) : NULL;
+}
+
+RotaStatusReport *rota_client_status_report(GDBusProxy *proxy, GError **error)
+{
+	g_autofree gchar *primary = get_primary(proxy);
+	g_autoptr(GError) local = NULL;
+	g_autoptr(GVariant) properties = get_properties(proxy, &local);
+	g_autoptr(GVariant) reply = NULL;
+	g_autoptr(GVariant) slots = NULL;
+
+	if (properties)
+		reply = g_dbus_proxy_call_sync(proxy, "GetSlotStatus", NULL, G_DBUS_CALL_FLAGS_NONE, -1, NULL, &local);
+	if (!reply) {
+		strip_remote(local);
+		g_propagate_prefixed_error(error, g_steal_pointer(&local), "Failed to get status from rota service: ");
+		return NULL;
+	}
+	slots = g_variant_get_child_value(reply, 0);
+	return rota_dbus_status_report(slots, properties, primary);
 }

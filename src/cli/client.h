@@ -1,9 +1,11 @@
-/* client.h — `rota install` and `rota status mark-*` as clients of a
- * running `rota service` (cli-and-dbus.md §1.3), the way RAUC's CLI talks
- * to its service. When no service runs the CLI works in-process instead. */
+/* client.h — `rota install`, `rota status` and `rota status mark-*` as
+ * clients of a running `rota service` (cli-and-dbus.md §1.3), the way
+ * RAUC's CLI talks to its service. When no service runs the CLI works in-process instead. */
 #pragma once
 
 #include <gio/gio.h>
+
+#include "system/status_info.h"
 
 /* A proxy for the installer when the service runs (or can be activated)
  * on the bus rota_service_bus_type() selects. NULL without error when
@@ -33,3 +35,8 @@ gint rota_client_install(GDBusProxy *proxy, const gchar *source, const RotaClien
 /* Mark(state, identifier) through the service; *out_message is its message. */
 gboolean rota_client_mark(GDBusProxy *proxy, const gchar *state, const gchar *identifier, gchar **out_message,
 			  GError **error);
+
+/* The status report (GetPrimary, the properties, GetSlotStatus, as RAUC's
+ * client asks them) from the service. A failing GetPrimary is only a
+ * message: the report then has no primary. */
+RotaStatusReport *rota_client_status_report(GDBusProxy *proxy, GError **error);

@@ -17,6 +17,7 @@
 #include "service/service.h"
 #include "system/config.h"
 #include "system/context.h"
+#include "system/info_headers.h"
 #include "system/status_info.h"
 
 #ifndef ROTA_VERSION
@@ -228,8 +229,10 @@ static RotaBundle *open_bundle(const gchar *path, gboolean verify, GError **erro
 	g_auto(RotaKeyring) keyring = {0};
 	RotaBundleOpenOptions o = {0};
 	RotaHttpOptions http = {0};
+	g_auto(GStrv) info_headers = rota_info_headers_build(config, NULL, NULL);
 
 	fill_http_options(&http, config);
+	http.info_headers = (const gchar *const *)info_headers;
 	o.http = &http;
 	if (!rota_is_http_url(path) && !g_file_test(path, G_FILE_TEST_EXISTS)) {
 		g_set_error(error, ROTA_ERROR, ROTA_ERROR_IO, "No such file: %s", path);
@@ -516,10 +519,32 @@ static gboolean cmd_mark(const gchar *state, const gchar *identifier, GError **e
 	return TRUE;
 }
 
+/* The status from the service when it runs, else read in-process; both
+ * render the same report, so the output is the same. The service cannot
+ * honour --override-boot-slot, so that option means in-process. */
+static gchar *status_text(RotaOutputFormat format, GError **error)
+{
+	g_autoptr(GDBusProxy) proxy = NULL;
+	g_autoptr(RotaStatusReport) report = NULL;
+	g_autoptr(RotaContext) ctx = NULL;
+
+	if (opt.override_boot_slot)
+		g_debug("--override-boot-slot given: working in-process");
+	else
+		proxy = rota_client_connect(opt.bus_name, error);
+	if (proxy) {
+		report = rota_client_status_report(proxy, error);
+		return report ? rota_status_report_format(report, format, opt.detailed) : NULL;
+	}
+	if (*error)
+		return NULL;
+	ctx = open_context(error);
+	return ctx ? rota_status_info_format(ctx, format, opt.detailed) : NULL;
+}
+
 static gboolean cmd_status(gchar **args, GError **error)
 {
 	RotaOutputFormat format = ROTA_OUTPUT_READABLE;
-	g_autoptr(RotaContext) ctx = NULL;
 	g_autofree gchar *text = NULL;
 
 	if (args[0]) {
@@ -535,10 +560,9 @@ static gboolean cmd_status(gchar **args, GError **error)
 	}
 	if (opt.output_format && !rota_output_format_parse(opt.output_format, &format, error))
 		return FALSE;
-	ctx = open_context(error);
-	if (!ctx)
+	text = status_text(format, error);
+	if (!text)
 		return FALSE;
-	text = rota_status_info_format(ctx, format, opt.detailed);
 	fputs(text, stdout);
 	if (format == ROTA_OUTPUT_JSON || format == ROTA_OUTPUT_JSON_PRETTY)
 		fputc('\n', stdout);

@@ -7,6 +7,7 @@
 
 #include "common/semver.h"
 #include "install/slot_writer.h"
+#include "system/info_headers.h"
 
 typedef struct {
 	RotaImage *image;
@@ -339,11 +340,21 @@ static gboolean append_shell_args(GPtrArray *argv, const gchar *args, GError **e
 static gboolean open_bundle(Install *in, const gchar *path, GError **error)
 {
 	const RotaConfig *c = in->ctx->config;
+	RotaHttpOptions http = {0};
+	g_auto(GStrv) info_headers = NULL;
 	RotaBundleOpenOptions o = {.keyring = &c->keyring,
 				   .max_signature_size = c->max_signature_size,
 				   .decrypt_key = c->encryption_key,
 				   .decrypt_cert = c->encryption_cert,
-				   .http = in->args->http};
+				   .http = &http};
+
+	/* [streaming] send-headers and RAUC_HTTP_* go with the first request. */
+	if (in->args->http)
+		http = *in->args->http;
+	if (!http.info_headers) {
+		info_headers = rota_info_headers_build(c, in->ctx, in->hooks.transaction);
+		http.info_headers = (const gchar *const *)info_headers;
+	}
 
 	if (!c->keyring.path && !c->keyring.directory) {
 		g_set_error(error, ROTA_ERROR, ROTA_ERROR_INVALID, "%s: [keyring] has no path or directory: cannot verify bundles",

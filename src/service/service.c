@@ -15,6 +15,7 @@
 #include "install/install.h"
 #include "rota-resources.h"
 #include "service/variants.h"
+#include "system/info_headers.h"
 
 typedef struct {
 	RotaContext *ctx;
@@ -305,7 +306,10 @@ static RotaBundle *open_bundle(Service *svc, const gchar *source, const RotaDbus
 				   .http = &http};
 	g_autofree gchar *path = rota_dbus_source_to_path(source, error);
 
+	g_auto(GStrv) info_headers = rota_info_headers_build(c, svc->ctx, NULL);
+
 	rota_dbus_http_options(args, c, &http);
+	http.info_headers = (const gchar *const *)info_headers;
 	return path ? rota_bundle_open(path, &o, error) : NULL;
 }
 
@@ -368,7 +372,9 @@ static GVariant *call_mark(Service *svc, GVariant *params, GError **error)
 
 static GVariant *call_get_slot_status(Service *svc, GVariant *params G_GNUC_UNUSED, GError **error G_GNUC_UNUSED)
 {
-	return g_variant_new("(@a(sa{sv}))", rota_dbus_slot_status(svc->ctx));
+	g_autoptr(RotaStatusReport) report = rota_status_report_from_context(svc->ctx);
+
+	return g_variant_new("(@a(sa{sv}))", rota_dbus_slot_status(report));
 }
 
 static GVariant *call_get_artifact_status(Service *svc G_GNUC_UNUSED, GVariant *params G_GNUC_UNUSED,
@@ -380,21 +386,13 @@ static GVariant *call_get_artifact_status(Service *svc G_GNUC_UNUSED, GVariant *
 
 static GVariant *call_get_primary(Service *svc, GVariant *params G_GNUC_UNUSED, GError **error)
 {
-	g_autofree gchar *bootname = rota_bootloader_get_primary(svc->ctx->bootloader, error);
+	g_autofree gchar *name = rota_status_primary_slot_name(svc->ctx, error);
 
-	if (!bootname) {
-		if (error && !*error)
-			g_set_error(error, ROTA_ERROR, ROTA_ERROR_FAILED, "Failed getting primary slot: none found");
+	if (!name) {
+		g_prefix_error(error, "Failed getting primary slot: ");
 		return NULL;
 	}
-	for (guint i = 0; i < svc->ctx->config->slots->len; i++) {
-		RotaSlot *s = svc->ctx->config->slots->pdata[i];
-		if (g_strcmp0(s->bootname, bootname) == 0)
-			return g_variant_new("(s)", s->name);
-	}
-	g_set_error(error, ROTA_ERROR, ROTA_ERROR_FAILED, "Failed getting primary slot: no slot with bootname '%s'",
-		    bootname);
-	return NULL;
+	return g_variant_new("(s)", name);
 }
 
 static const struct {

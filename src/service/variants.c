@@ -25,7 +25,8 @@ void rota_dbus_http_options(const RotaDbusInstallArgs *a, const RotaConfig *c, R
 	out->tls_no_verify = a->tls_no_verify;
 	out->headers = (const gchar *const *)a->http_headers;
 	out->sandbox_user = c->streaming_sandbox_user;
-	out->max_download_size = c->max_download_size;
+	/* max-bundle-download-size only limits full downloads; streaming
+	 * fetches what it reads (system-conf.md §2), as the CLI does. */
 }
 
 /* One known key: its D-Bus type and where its value goes. */
@@ -210,6 +211,10 @@ GVariant *rota_dbus_bundle_info(const RotaBundle *bundle)
 
 /* ---- GetSlotStatus ---- */
 
+/* The dictionary keys (cli-and-dbus.md §2.5) are written by slot_dict()
+ * and read back by status_slot_from_dict(); the unit tests check that a
+ * report survives the round trip. */
+
 static void add_stamp(GVariantBuilder *b, const gchar *prefix, const gchar *timestamp, guint32 count)
 {
 	g_autofree gchar *ts_key = g_strdup_printf("%s.timestamp", prefix);
@@ -221,58 +226,118 @@ static void add_stamp(GVariantBuilder *b, const gchar *prefix, const gchar *time
 	g_variant_builder_add(b, "{sv}", count_key, g_variant_new_uint32(count));
 }
 
-static const gchar *boot_status(RotaContext *ctx, const RotaSlot *slot)
+static GVariant *slot_dict(const RotaStatusSlot *slot)
 {
-	g_autoptr(GError) error = NULL;
-	gboolean good = FALSE;
-
-	if (!rota_bootloader_get_state(ctx->bootloader, slot->bootname, &good, &error))
-		return "unknown";
-	return good ? "good" : "bad";
-}
-
-static GVariant *slot_dict(RotaContext *ctx, RotaSlot *slot)
-{
-	g_auto(RotaSlotStatus) st = {0};
+	const RotaSlotStatus *st = &slot->status;
 	GVariantBuilder b;
 
-	rota_status_load(ctx->status, slot, &st);
 	g_variant_builder_init(&b, G_VARIANT_TYPE_VARDICT);
 	add_str(&b, "class", slot->sclass);
 	add_str(&b, "device", slot->device);
 	add_str(&b, "type", slot->type);
 	add_str(&b, "bootname", slot->bootname);
-	add_str(&b, "state", rota_slot_state_name(slot->state));
+	add_str(&b, "state", slot->state);
 	add_str(&b, "description", slot->description);
-	add_str(&b, "parent", slot->parent ? slot->parent->name : NULL);
-	add_str(&b, "mountpoint", slot->mount_point);
-	if (slot->bootname)
-		add_str(&b, "boot-status", boot_status(ctx, slot));
-	add_str(&b, "bundle.compatible", st.bundle_compatible);
-	add_str(&b, "bundle.version", st.bundle_version);
-	add_str(&b, "bundle.description", st.bundle_description);
-	add_str(&b, "bundle.build", st.bundle_build);
-	add_str(&b, "bundle.hash", st.bundle_hash);
-	add_str(&b, "status", st.status);
-	if (st.sha256) {
-		add_str(&b, "sha256", st.sha256);
-		g_variant_builder_add(&b, "{sv}", "size", g_variant_new_uint64(st.size));
+	add_str(&b, "parent", slot->parent);
+	add_str(&b, "mountpoint", slot->mountpoint);
+	add_str(&b, "boot-status", slot->boot_status);
+	add_str(&b, "bundle.compatible", st->bundle_compatible);
+	add_str(&b, "bundle.version", st->bundle_version);
+	add_str(&b, "bundle.description", st->bundle_description);
+	add_str(&b, "bundle.build", st->bundle_build);
+	add_str(&b, "bundle.hash", st->bundle_hash);
+	add_str(&b, "status", st->status);
+	if (st->sha256) {
+		add_str(&b, "sha256", st->sha256);
+		g_variant_builder_add(&b, "{sv}", "size", g_variant_new_uint64(st->size));
 	}
-	add_str(&b, "installed.transaction", st.installed_transaction);
-	add_stamp(&b, "installed", st.installed_timestamp, st.installed_count);
-	add_stamp(&b, "activated", st.activated_timestamp, st.activated_count);
+	add_str(&b, "installed.transaction", st->installed_transaction);
+	add_stamp(&b, "installed", st->installed_timestamp, st->installed_count);
+	add_stamp(&b, "activated", st->activated_timestamp, st->activated_count);
 	return g_variant_builder_end(&b);
 }
 
-GVariant *rota_dbus_slot_status(RotaContext *ctx)
+GVariant *rota_dbus_slot_status(const RotaStatusReport *report)
 {
 	GVariantBuilder b;
 
-	rota_slots_update_mounts(ctx->config);
 	g_variant_builder_init(&b, G_VARIANT_TYPE("a(sa{sv})"));
-	for (guint i = 0; i < ctx->config->slots->len; i++) {
-		RotaSlot *slot = ctx->config->slots->pdata[i];
-		g_variant_builder_add(&b, "(s@a{sv})", slot->name, slot_dict(ctx, slot));
+	for (guint i = 0; i < report->slots->len; i++) {
+		const RotaStatusSlot *slot = report->slots->pdata[i];
+		g_variant_builder_add(&b, "(s@a{sv})", slot->name, slot_dict(slot));
 	}
 	return g_variant_builder_end(&b);
+}
+
+/* A string value of dict, or NULL when the key is missing (or, from a
+ * service that is not rota, has another type). */
+static gchar *dup_str(GVariant *dict, const gchar *key)
+{
+	const gchar *value = NULL;
+
+	return g_variant_lookup(dict, key, "&s", &value) ? g_strdup(value) : NULL;
+}
+
+static guint32 lookup_u32(GVariant *dict, const gchar *key)
+{
+	guint32 value = 0;
+
+	g_variant_lookup(dict, key, "u", &value);
+	return value;
+}
+
+static void status_slot_from_dict(RotaStatusSlot *slot, GVariant *dict)
+{
+	RotaSlotStatus *st = &slot->status;
+
+	slot->sclass = dup_str(dict, "class");
+	slot->device = dup_str(dict, "device");
+	slot->type = dup_str(dict, "type");
+	slot->bootname = dup_str(dict, "bootname");
+	slot->state = dup_str(dict, "state");
+	slot->description = dup_str(dict, "description");
+	slot->parent = dup_str(dict, "parent");
+	slot->mountpoint = dup_str(dict, "mountpoint");
+	slot->boot_status = dup_str(dict, "boot-status");
+	st->bundle_compatible = dup_str(dict, "bundle.compatible");
+	st->bundle_version = dup_str(dict, "bundle.version");
+	st->bundle_description = dup_str(dict, "bundle.description");
+	st->bundle_build = dup_str(dict, "bundle.build");
+	st->bundle_hash = dup_str(dict, "bundle.hash");
+	st->status = dup_str(dict, "status");
+	st->sha256 = dup_str(dict, "sha256");
+	g_variant_lookup(dict, "size", "t", &st->size);
+	st->installed_transaction = dup_str(dict, "installed.transaction");
+	st->installed_timestamp = dup_str(dict, "installed.timestamp");
+	st->installed_count = lookup_u32(dict, "installed.count");
+	st->activated_timestamp = dup_str(dict, "activated.timestamp");
+	st->activated_count = lookup_u32(dict, "activated.count");
+}
+
+/* Empty strings are how the properties say "unset"; the report keeps NULL. */
+static gchar *dup_property(GVariant *properties, const gchar *name)
+{
+	g_autofree gchar *value = dup_str(properties, name);
+
+	return value && *value ? g_steal_pointer(&value) : NULL;
+}
+
+RotaStatusReport *rota_dbus_status_report(GVariant *slot_status, GVariant *properties, const gchar *primary)
+{
+	RotaStatusReport *report = rota_status_report_new();
+	GVariantIter iter;
+	const gchar *name;
+	GVariant *dict;
+
+	report->compatible = dup_str(properties, "Compatible");
+	report->variant = dup_property(properties, "Variant");
+	report->system_version = dup_property(properties, "SystemVersion");
+	report->bootname = dup_property(properties, "BootSlot");
+	report->primary = g_strdup(primary);
+	g_variant_iter_init(&iter, slot_status);
+	while (g_variant_iter_next(&iter, "(&s@a{sv})", &name, &dict)) {
+		status_slot_from_dict(rota_status_report_add_slot(report, name), dict);
+		g_variant_unref(dict);
+	}
+	return report;
 }

@@ -7,6 +7,7 @@
 
 #include "bundle/bundle.h"
 #include "system/context.h"
+#include "system/status_info.h"
 
 /* What InstallBundle's and InspectBundle's args dictionaries may carry. */
 typedef struct {
@@ -39,5 +40,12 @@ gchar *rota_dbus_source_to_path(const gchar *source, GError **error);
 /* InspectBundle's result a{sv} (same content as `info --output-format=json-2`). */
 GVariant *rota_dbus_bundle_info(const RotaBundle *bundle);
 
-/* GetSlotStatus's result a(sa{sv}); reads boot states and slot status. */
-GVariant *rota_dbus_slot_status(RotaContext *ctx);
+/* GetSlotStatus's result a(sa{sv}): one dictionary per slot of the report
+ * (its primary is not part of it). */
+GVariant *rota_dbus_slot_status(const RotaStatusReport *report);
+
+/* The inverse, for `status` as a client: a report from GetSlotStatus's
+ * array, the properties (a{sv} of Properties.GetAll: Compatible, Variant,
+ * BootSlot, SystemVersion if the service has it) and GetPrimary's answer
+ * (NULL if it failed). */
+RotaStatusReport *rota_dbus_status_report(GVariant *slot_status, GVariant *properties, const gchar *primary);

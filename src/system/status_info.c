@@ -1,54 +1,143 @@
 /* status_info.c — renders the system's slot states, bootloader view and
- * (with --detailed) each slot's recorded status. */
+ * (with --detailed) each slot's recorded status from a RotaStatusReport. */
 #include "status_info.h"
 
 #include <json-glib/json-glib.h>
 
+#include "common/error.h"
 #include "common/json.h"
 #include "common/util.h"
 
-typedef struct {
-	RotaSlot *slot;
-	const gchar *boot_status; /* "good", "bad", "unknown" or NULL without bootname */
-	RotaSlotStatus status;
-} SlotRow;
+/* ---- the report ---- */
 
-typedef struct {
-	RotaContext *ctx;
-	RotaSlot *primary;
-	GArray *rows; /* SlotRow */
-} StatusData;
-
-static void collect(RotaContext *ctx, StatusData *d)
+static void status_slot_free(gpointer data)
 {
-	g_autoptr(GError) error = NULL;
-	g_autofree gchar *primary = rota_bootloader_get_primary(ctx->bootloader, &error);
+	RotaStatusSlot *s = data;
 
-	d->ctx = ctx;
-	if (!primary && error)
-		g_message("Failed getting primary slot: %s", error->message);
-	d->rows = g_array_new(FALSE, TRUE, sizeof(SlotRow));
-	for (guint i = 0; i < ctx->config->slots->len; i++) {
-		SlotRow row = {.slot = ctx->config->slots->pdata[i]};
-		if (row.slot->bootname) {
-			gboolean good = FALSE;
-			g_autoptr(GError) local = NULL;
-			row.boot_status = rota_bootloader_get_state(ctx->bootloader, row.slot->bootname, &good, &local)
-						  ? (good ? "good" : "bad")
-						  : "unknown";
-			if (g_strcmp0(primary, row.slot->bootname) == 0)
-				d->primary = row.slot;
-		}
-		rota_status_load(ctx->status, row.slot, &row.status);
-		g_array_append_val(d->rows, row);
-	}
+	g_free(s->name);
+	g_free(s->sclass);
+	g_free(s->device);
+	g_free(s->type);
+	g_free(s->bootname);
+	g_free(s->state);
+	g_free(s->description);
+	g_free(s->parent);
+	g_free(s->mountpoint);
+	g_free(s->boot_status);
+	rota_slot_status_clear(&s->status);
+	g_free(s);
 }
 
-static void clear(StatusData *d)
+RotaStatusReport *rota_status_report_new(void)
 {
-	for (guint i = 0; i < d->rows->len; i++)
-		rota_slot_status_clear(&g_array_index(d->rows, SlotRow, i).status);
-	g_array_unref(d->rows);
+	RotaStatusReport *report = g_new0(RotaStatusReport, 1);
+
+	report->slots = g_ptr_array_new_with_free_func(status_slot_free);
+	return report;
+}
+
+void rota_status_report_free(RotaStatusReport *report)
+{
+	if (!report)
+		return;
+	g_free(report->compatible);
+	g_free(report->variant);
+	g_free(report->system_version);
+	g_free(report->bootname);
+	g_free(report->primary);
+	g_ptr_array_unref(report->slots);
+	g_free(report);
+}
+
+RotaStatusSlot *rota_status_report_add_slot(RotaStatusReport *report, const gchar *name)
+{
+	RotaStatusSlot *s = g_new0(RotaStatusSlot, 1);
+
+	s->name = g_strdup(name);
+	g_ptr_array_add(report->slots, s);
+	return s;
+}
+
+static const gchar *boot_status(RotaContext *ctx, const RotaSlot *slot)
+{
+	g_autoptr(GError) error = NULL;
+	gboolean good = FALSE;
+
+	if (!slot->bootname)
+		return NULL;
+	if (!rota_bootloader_get_state(ctx->bootloader, slot->bootname, &good, &error))
+		return "unknown";
+	return good ? "good" : "bad";
+}
+
+gchar *rota_status_primary_slot_name(RotaContext *ctx, GError **error)
+{
+	g_autofree gchar *bootname = rota_bootloader_get_primary(ctx->bootloader, error);
+
+	if (!bootname) {
+		if (error && !*error)
+			g_set_error_literal(error, ROTA_ERROR, ROTA_ERROR_FAILED, "none found");
+		return NULL;
+	}
+	for (guint i = 0; i < ctx->config->slots->len; i++) {
+		RotaSlot *s = ctx->config->slots->pdata[i];
+		if (g_strcmp0(s->bootname, bootname) == 0)
+			return g_strdup(s->name);
+	}
+	g_set_error(error, ROTA_ERROR, ROTA_ERROR_FAILED, "no slot with bootname '%s'", bootname);
+	return NULL;
+}
+
+static void add_context_slot(RotaStatusReport *report, RotaContext *ctx, RotaSlot *slot)
+{
+	RotaStatusSlot *s = rota_status_report_add_slot(report, slot->name);
+
+	s->sclass = g_strdup(slot->sclass);
+	s->device = g_strdup(slot->device);
+	s->type = g_strdup(slot->type);
+	s->bootname = g_strdup(slot->bootname);
+	s->state = g_strdup(rota_slot_state_name(slot->state));
+	s->description = g_strdup(slot->description);
+	s->parent = g_strdup(slot->parent ? slot->parent->name : NULL);
+	s->mountpoint = g_strdup(slot->mount_point);
+	s->boot_status = g_strdup(boot_status(ctx, slot));
+	rota_status_load(ctx->status, slot, &s->status);
+}
+
+RotaStatusReport *rota_status_report_from_context(RotaContext *ctx)
+{
+	RotaStatusReport *report = rota_status_report_new();
+
+	/* Slots are mounted and unmounted while a service runs. */
+	rota_slots_update_mounts(ctx->config);
+	report->compatible = g_strdup(ctx->config->compatible);
+	report->variant = g_strdup(ctx->variant);
+	report->system_version = g_strdup(ctx->system_version);
+	report->bootname = g_strdup(ctx->bootname);
+	for (guint i = 0; i < ctx->config->slots->len; i++)
+		add_context_slot(report, ctx, ctx->config->slots->pdata[i]);
+	return report;
+}
+
+static const RotaStatusSlot *find_slot(const RotaStatusReport *report, const gchar *name)
+{
+	for (guint i = 0; name && i < report->slots->len; i++) {
+		const RotaStatusSlot *s = report->slots->pdata[i];
+		if (g_str_equal(s->name, name))
+			return s;
+	}
+	return NULL;
+}
+
+/* Like rota_slots_get_booted(): the first slot in the booted state. */
+static const RotaStatusSlot *booted_slot(const RotaStatusReport *report)
+{
+	for (guint i = 0; i < report->slots->len; i++) {
+		const RotaStatusSlot *s = report->slots->pdata[i];
+		if (g_strcmp0(s->state, "booted") == 0)
+			return s;
+	}
+	return NULL;
 }
 
 /* ---- readable ---- */
@@ -82,52 +171,50 @@ static void readable_detail(GString *out, const RotaSlotStatus *s, const gchar *
 		g_string_append_printf(out, "%s          status=%s\n", indent, s->status);
 }
 
-static void readable_slot(GString *out, StatusData *d, const SlotRow *row, gboolean child, gboolean detailed)
+static void readable_slot(GString *out, const RotaStatusSlot *s, const RotaStatusSlot *primary, gboolean child,
+			  gboolean detailed)
 {
-	const RotaSlot *s = row->slot;
 	const gchar *indent = child ? "   " : "";
-	const gchar *marker = !s->bootname ? " " : (s == d->primary ? "x" : "o");
+	const gchar *marker = !s->bootname ? " " : (s == primary ? "x" : "o");
 
 	if (g_get_charset(NULL))
-		marker = !s->bootname ? " " : (s == d->primary ? "\u23fa" : "\u25cb");
-	g_string_append_printf(out, "%s%s [%s] (%s, %s, %s)\n", indent, marker, s->name, s->device, s->type,
-			       rota_slot_state_name(s->state));
+		marker = !s->bootname ? " " : (s == primary ? "\u23fa" : "\u25cb");
+	g_string_append_printf(out, "%s%s [%s] (%s, %s, %s)\n", indent, marker, s->name, s->device, s->type, s->state);
 	if (s->bootname)
 		g_string_append_printf(out, "%s      bootname: %s\n", indent, s->bootname);
 	if (s->description)
 		g_string_append_printf(out, "%s      description: %s\n", indent, s->description);
-	if (s->mount_point)
-		g_string_append_printf(out, "%s      mounted: %s\n", indent, s->mount_point);
-	if (row->boot_status)
-		g_string_append_printf(out, "%s      boot status: %s\n", indent, row->boot_status);
+	if (s->mountpoint)
+		g_string_append_printf(out, "%s      mounted: %s\n", indent, s->mountpoint);
+	if (s->boot_status)
+		g_string_append_printf(out, "%s      boot status: %s\n", indent, s->boot_status);
 	if (detailed)
-		readable_detail(out, &row->status, indent);
+		readable_detail(out, &s->status, indent);
 }
 
-static gchar *format_readable(StatusData *d, gboolean detailed)
+static gchar *format_readable(const RotaStatusReport *r, gboolean detailed)
 {
-	RotaContext *ctx = d->ctx;
 	GString *out = g_string_new(NULL);
-	RotaSlot *booted = rota_slots_get_booted(ctx->config);
+	const RotaStatusSlot *booted = booted_slot(r);
+	const RotaStatusSlot *primary = find_slot(r, r->primary);
 
 	g_string_append_printf(out, "=== System Info ===\nCompatible:     %s\nVariant:        %s\nSystem Version: %s\n",
-			       ctx->config->compatible, ctx->variant ? ctx->variant : "",
-			       ctx->system_version ? ctx->system_version : "");
-	g_string_append_printf(out, "Booted from:    %s (%s)\n\n", booted ? booted->name : "(none)", ctx->bootname);
-	if (d->primary)
-		g_string_append_printf(out, "=== Bootloader ===\nActivated: %s (%s)\n\n", d->primary->name, d->primary->bootname);
+			       r->compatible, r->variant ? r->variant : "", r->system_version ? r->system_version : "");
+	g_string_append_printf(out, "Booted from:    %s (%s)\n\n", booted ? booted->name : "(none)", r->bootname);
+	if (primary)
+		g_string_append_printf(out, "=== Bootloader ===\nActivated: %s (%s)\n\n", primary->name, primary->bootname);
 	else
 		g_string_append(out, "=== Bootloader ===\nActivated: none\n\n");
 	g_string_append(out, "=== Slot States ===\n");
-	for (guint i = 0; i < d->rows->len; i++) {
-		SlotRow *root = &g_array_index(d->rows, SlotRow, i);
-		if (root->slot->parent)
+	for (guint i = 0; i < r->slots->len; i++) {
+		const RotaStatusSlot *root = r->slots->pdata[i];
+		if (root->parent)
 			continue;
-		readable_slot(out, d, root, FALSE, detailed);
-		for (guint j = 0; j < d->rows->len; j++) {
-			SlotRow *child = &g_array_index(d->rows, SlotRow, j);
-			if (child->slot->parent == root->slot)
-				readable_slot(out, d, child, TRUE, detailed);
+		readable_slot(out, root, primary, FALSE, detailed);
+		for (guint j = 0; j < r->slots->len; j++) {
+			const RotaStatusSlot *child = r->slots->pdata[j];
+			if (g_strcmp0(child->parent, root->name) == 0)
+				readable_slot(out, child, primary, TRUE, detailed);
 		}
 		g_string_append(out, "\n");
 	}
@@ -145,55 +232,59 @@ static void shell_var(GString *out, const gchar *name, guint n, const gchar *val
 		g_string_append_printf(out, "%s=%s\n", name, q);
 }
 
-static gchar *format_shell(StatusData *d, gboolean detailed)
+static void shell_detail(GString *out, guint n, const RotaSlotStatus *st)
 {
-	RotaContext *ctx = d->ctx;
-	GString *out = g_string_new(NULL);
-	GString *names = g_string_new(NULL), *numbers = g_string_new(NULL);
+	g_autofree gchar *size = g_strdup_printf("%" G_GUINT64_FORMAT, st->size);
+	g_autofree gchar *icount = g_strdup_printf("%u", st->installed_count);
+	g_autofree gchar *acount = g_strdup_printf("%u", st->activated_count);
 
-	for (guint i = 0; i < d->rows->len; i++) {
-		g_string_append_printf(names, "%s%s", i ? " " : "", g_array_index(d->rows, SlotRow, i).slot->name);
+	shell_var(out, "RAUC_SLOT_STATUS_BUNDLE_COMPATIBLE", n, st->bundle_compatible);
+	shell_var(out, "RAUC_SLOT_STATUS_BUNDLE_VERSION", n, st->bundle_version);
+	shell_var(out, "RAUC_SLOT_STATUS_BUNDLE_DESCRIPTION", n, st->bundle_description);
+	shell_var(out, "RAUC_SLOT_STATUS_BUNDLE_BUILD", n, st->bundle_build);
+	shell_var(out, "RAUC_SLOT_STATUS_BUNDLE_HASH", n, st->bundle_hash);
+	shell_var(out, "RAUC_SLOT_STATUS_CHECKSUM_SHA256", n, st->sha256);
+	shell_var(out, "RAUC_SLOT_STATUS_CHECKSUM_SIZE", n, st->sha256 ? size : NULL);
+	shell_var(out, "RAUC_SLOT_STATUS_INSTALLED_TIMESTAMP", n, st->installed_timestamp);
+	shell_var(out, "RAUC_SLOT_STATUS_INSTALLED_COUNT", n, icount);
+	shell_var(out, "RAUC_SLOT_STATUS_ACTIVATED_TIMESTAMP", n, st->activated_timestamp);
+	shell_var(out, "RAUC_SLOT_STATUS_ACTIVATED_COUNT", n, acount);
+	shell_var(out, "RAUC_SLOT_STATUS_STATUS", n, st->status);
+}
+
+static gchar *format_shell(const RotaStatusReport *r, gboolean detailed)
+{
+	GString *out = g_string_new(NULL);
+	g_autoptr(GString) names = g_string_new(NULL);
+	g_autoptr(GString) numbers = g_string_new(NULL);
+	const RotaStatusSlot *primary = find_slot(r, r->primary);
+
+	for (guint i = 0; i < r->slots->len; i++) {
+		const RotaStatusSlot *s = r->slots->pdata[i];
+		g_string_append_printf(names, "%s%s", i ? " " : "", s->name);
 		g_string_append_printf(numbers, "%s%u", i ? " " : "", i + 1);
 	}
-	shell_var(out, "RAUC_SYSTEM_COMPATIBLE", 0, ctx->config->compatible);
-	shell_var(out, "RAUC_SYSTEM_VARIANT", 0, ctx->variant);
-	shell_var(out, "RAUC_SYSTEM_VERSION", 0, ctx->system_version);
-	shell_var(out, "RAUC_SYSTEM_BOOTED_BOOTNAME", 0, ctx->bootname);
-	shell_var(out, "RAUC_BOOT_PRIMARY", 0, d->primary ? d->primary->name : NULL);
+	shell_var(out, "RAUC_SYSTEM_COMPATIBLE", 0, r->compatible);
+	shell_var(out, "RAUC_SYSTEM_VARIANT", 0, r->variant);
+	shell_var(out, "RAUC_SYSTEM_VERSION", 0, r->system_version);
+	shell_var(out, "RAUC_SYSTEM_BOOTED_BOOTNAME", 0, r->bootname);
+	shell_var(out, "RAUC_BOOT_PRIMARY", 0, primary ? primary->name : NULL);
 	shell_var(out, "RAUC_SYSTEM_SLOTS", 0, names->str);
 	shell_var(out, "RAUC_SLOTS", 0, numbers->str);
-	for (guint i = 0; i < d->rows->len; i++) {
-		SlotRow *row = &g_array_index(d->rows, SlotRow, i);
-		RotaSlot *s = row->slot;
-		g_autofree gchar *size = g_strdup_printf("%" G_GUINT64_FORMAT, row->status.size);
-		g_autofree gchar *icount = g_strdup_printf("%u", row->status.installed_count);
-		g_autofree gchar *acount = g_strdup_printf("%u", row->status.activated_count);
+	for (guint i = 0; i < r->slots->len; i++) {
+		const RotaStatusSlot *s = r->slots->pdata[i];
 		guint n = i + 1;
-		shell_var(out, "RAUC_SLOT_STATE", n, rota_slot_state_name(s->state));
+		shell_var(out, "RAUC_SLOT_STATE", n, s->state);
 		shell_var(out, "RAUC_SLOT_CLASS", n, s->sclass);
 		shell_var(out, "RAUC_SLOT_DEVICE", n, s->device);
 		shell_var(out, "RAUC_SLOT_TYPE", n, s->type);
 		shell_var(out, "RAUC_SLOT_BOOTNAME", n, s->bootname);
-		shell_var(out, "RAUC_SLOT_PARENT", n, s->parent ? s->parent->name : NULL);
-		shell_var(out, "RAUC_SLOT_MOUNTPOINT", n, s->mount_point);
-		shell_var(out, "RAUC_SLOT_BOOT_STATUS", n, row->boot_status);
-		if (!detailed)
-			continue;
-		shell_var(out, "RAUC_SLOT_STATUS_BUNDLE_COMPATIBLE", n, row->status.bundle_compatible);
-		shell_var(out, "RAUC_SLOT_STATUS_BUNDLE_VERSION", n, row->status.bundle_version);
-		shell_var(out, "RAUC_SLOT_STATUS_BUNDLE_DESCRIPTION", n, row->status.bundle_description);
-		shell_var(out, "RAUC_SLOT_STATUS_BUNDLE_BUILD", n, row->status.bundle_build);
-		shell_var(out, "RAUC_SLOT_STATUS_BUNDLE_HASH", n, row->status.bundle_hash);
-		shell_var(out, "RAUC_SLOT_STATUS_CHECKSUM_SHA256", n, row->status.sha256);
-		shell_var(out, "RAUC_SLOT_STATUS_CHECKSUM_SIZE", n, row->status.sha256 ? size : NULL);
-		shell_var(out, "RAUC_SLOT_STATUS_INSTALLED_TIMESTAMP", n, row->status.installed_timestamp);
-		shell_var(out, "RAUC_SLOT_STATUS_INSTALLED_COUNT", n, icount);
-		shell_var(out, "RAUC_SLOT_STATUS_ACTIVATED_TIMESTAMP", n, row->status.activated_timestamp);
-		shell_var(out, "RAUC_SLOT_STATUS_ACTIVATED_COUNT", n, acount);
-		shell_var(out, "RAUC_SLOT_STATUS_STATUS", n, row->status.status);
+		shell_var(out, "RAUC_SLOT_PARENT", n, s->parent);
+		shell_var(out, "RAUC_SLOT_MOUNTPOINT", n, s->mountpoint);
+		shell_var(out, "RAUC_SLOT_BOOT_STATUS", n, s->boot_status);
+		if (detailed)
+			shell_detail(out, n, &s->status);
 	}
-	g_string_free(names, TRUE);
-	g_string_free(numbers, TRUE);
 	return g_string_free(out, FALSE);
 }
 
@@ -248,60 +339,65 @@ static void json_slot_status(JsonBuilder *jb, const RotaSlotStatus *s)
 	json_builder_end_object(jb);
 }
 
-static gchar *format_json(StatusData *d, gboolean pretty, gboolean detailed)
+static void json_slot(JsonBuilder *jb, const RotaStatusSlot *s, gboolean detailed)
 {
-	RotaContext *ctx = d->ctx;
+	json_builder_begin_object(jb);
+	json_builder_set_member_name(jb, s->name);
+	json_builder_begin_object(jb);
+	json_str(jb, "class", s->sclass, FALSE);
+	json_str(jb, "device", s->device, FALSE);
+	json_str(jb, "type", s->type, FALSE);
+	json_str(jb, "bootname", s->bootname, FALSE);
+	json_str(jb, "state", s->state, FALSE);
+	json_str(jb, "parent", s->parent, FALSE);
+	json_str(jb, "mountpoint", s->mountpoint, FALSE);
+	json_str(jb, "boot_status", s->boot_status, FALSE);
+	if (detailed)
+		json_slot_status(jb, &s->status);
+	json_builder_end_object(jb);
+	json_builder_end_object(jb);
+}
+
+static gchar *format_json(const RotaStatusReport *r, gboolean pretty, gboolean detailed)
+{
 	g_autoptr(JsonBuilder) jb = json_builder_new();
+	const RotaStatusSlot *primary = find_slot(r, r->primary);
 
 	json_builder_begin_object(jb);
-	json_str(jb, "compatible", ctx->config->compatible, FALSE);
-	json_str(jb, "variant", ctx->variant ? ctx->variant : "", FALSE);
-	json_str(jb, "system_version", ctx->system_version ? ctx->system_version : "", FALSE);
-	json_str(jb, "booted", ctx->bootname, FALSE);
-	json_str(jb, "boot_primary", d->primary ? d->primary->name : NULL, FALSE);
+	json_str(jb, "compatible", r->compatible, FALSE);
+	json_str(jb, "variant", r->variant ? r->variant : "", FALSE);
+	json_str(jb, "system_version", r->system_version ? r->system_version : "", FALSE);
+	json_str(jb, "booted", r->bootname, FALSE);
+	json_str(jb, "boot_primary", primary ? primary->name : NULL, FALSE);
 	json_builder_set_member_name(jb, "slots");
 	json_builder_begin_array(jb);
-	for (guint i = 0; i < d->rows->len; i++) {
-		SlotRow *row = &g_array_index(d->rows, SlotRow, i);
-		RotaSlot *s = row->slot;
-		json_builder_begin_object(jb);
-		json_builder_set_member_name(jb, s->name);
-		json_builder_begin_object(jb);
-		json_str(jb, "class", s->sclass, FALSE);
-		json_str(jb, "device", s->device, FALSE);
-		json_str(jb, "type", s->type, FALSE);
-		json_str(jb, "bootname", s->bootname, FALSE);
-		json_str(jb, "state", rota_slot_state_name(s->state), FALSE);
-		json_str(jb, "parent", s->parent ? s->parent->name : NULL, FALSE);
-		json_str(jb, "mountpoint", s->mount_point, FALSE);
-		json_str(jb, "boot_status", row->boot_status, FALSE);
-		if (detailed)
-			json_slot_status(jb, &row->status);
-		json_builder_end_object(jb);
-		json_builder_end_object(jb);
-	}
+	for (guint i = 0; i < r->slots->len; i++)
+		json_slot(jb, r->slots->pdata[i], detailed);
 	json_builder_end_array(jb);
 	json_builder_end_object(jb);
 	return rota_json_to_string(jb, pretty);
 }
 
-gchar *rota_status_info_format(RotaContext *ctx, RotaOutputFormat format, gboolean detailed)
+gchar *rota_status_report_format(const RotaStatusReport *report, RotaOutputFormat format, gboolean detailed)
 {
-	StatusData d = {0};
-	gchar *out;
-
-	collect(ctx, &d);
 	switch (format) {
 	case ROTA_OUTPUT_SHELL:
-		out = format_shell(&d, detailed);
-		break;
+		return format_shell(report, detailed);
 	case ROTA_OUTPUT_JSON:
 	case ROTA_OUTPUT_JSON_PRETTY:
-		out = format_json(&d, format == ROTA_OUTPUT_JSON_PRETTY, detailed);
-		break;
+		return format_json(report, format == ROTA_OUTPUT_JSON_PRETTY, detailed);
 	default:
-		out = format_readable(&d, detailed);
+		return format_readable(report, detailed);
 	}
-	clear(&d);
-	return out;
+}
+
+gchar *rota_status_info_format(RotaContext *ctx, RotaOutputFormat format, gboolean detailed)
+{
+	g_autoptr(RotaStatusReport) report = rota_status_report_from_context(ctx);
+	g_autoptr(GError) error = NULL;
+
+	report->primary = rota_status_primary_slot_name(ctx, &error);
+	if (!report->primary)
+		g_message("Failed getting primary slot: %s", error->message);
+	return rota_status_report_format(report, format, detailed);
 }

@@ -24,7 +24,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     def do_GET(self):
         proxy = self.server.proxy
-        n = proxy.count_request()
+        n = proxy.count_request(self.headers)
         mode = proxy.mode
         hit = n == proxy.at if mode in ONCE else n >= proxy.at
         if not hit:
@@ -92,6 +92,7 @@ class FaultProxy:
         self.swap_path = swap_path
         self.stall_seconds = stall_seconds
         self.requests = 0
+        self.seen_headers = []  # per request in arrival order: {lowercased name: value}
         self.held = threading.Event()
         self.release = threading.Event()
         self._lock = threading.Lock()
@@ -102,9 +103,10 @@ class FaultProxy:
         self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self._thread.start()
 
-    def count_request(self):
+    def count_request(self, headers=None):
         with self._lock:
             self.requests += 1
+            self.seen_headers.append({k.lower(): v for k, v in (headers or {}).items()})
             return self.requests
 
     def url(self, path):

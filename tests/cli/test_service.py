@@ -576,6 +576,106 @@ def test_cli_without_service_works_in_process(system, bus, maker):
     assert system.primary() == "B"
 
 
+# ---- `rota status`: the same output from the service and in-process ----
+
+STATUS_FORMS = [(fmt, detailed) for fmt in ("readable", "shell", "json", "json-pretty") for detailed in (False, True)]
+
+
+@pytest.fixture
+def rich_system(tmp_path, pki):
+    """Everything status can show: parent and child slots, a slot without
+    bootname, a description, a variant and a system version."""
+    s = System(tmp_path / "richsys", pki)
+    handler = s.root / "system-info.sh"
+    handler.write_text("#!/bin/sh\necho RAUC_SYSTEM_VERSION=4.2.1\n")
+    handler.chmod(0o755)
+    slots = {
+        "rootfs.0": {"device": s.slot_file("rootfs.0"), "bootname": "A", "description": "root file system A"},
+        "rootfs.1": {"device": s.slot_file("rootfs.1"), "bootname": "B"},
+        "appfs.0": {"device": s.slot_file("appfs.0"), "parent": "rootfs.0"},
+        "appfs.1": {"device": s.slot_file("appfs.1"), "parent": "rootfs.1"},
+        "bootloader.0": {"device": s.slot_file("bootloader.0")},
+    }
+    s.write_conf(system_extra="variant-name=board-x", sections=f"[handlers]\nsystem-info={handler}", slots=slots)
+    return s
+
+
+def rota_status(system, bus, mode, *args):
+    """`rota --debug status ARGS`, checking that it worked in the given mode."""
+    p = rota_client(system, bus, f"--conf={system.conf}", "--debug", "status", *args)
+    assert p.returncode == 0, p.stderr
+    if mode == "service":
+        assert f"Using the service {NAME} on the session bus" in p.stderr
+        assert "working in-process" not in p.stderr
+    else:
+        assert "working in-process" in p.stderr
+    return p
+
+
+def rota_status_all_forms(system, bus, mode):
+    return {(fmt, detailed): rota_status(system, bus, mode, f"--output-format={fmt}",
+                                         *(["--detailed"] if detailed else [])).stdout
+            for fmt, detailed in STATUS_FORMS}
+
+
+def primary_warnings(stderr):
+    return [l[l.index("Failed getting primary slot"):] for l in stderr.splitlines()
+            if "Failed getting primary slot" in l]
+
+
+def test_rota_status_is_the_same_from_the_service_and_in_process(rich_system, bus, maker, tmp_path):
+    import json
+    system = rich_system
+    b = maker({"rootfs": ("rootfs.img", os.urandom(65536)), "appfs": ("appfs.img", os.urandom(32768))},
+              version="2.0")
+    system.install(b, "--transaction-id=0f3a5f8e-6c0a-4d1e-9d55-2b1b4d7c9a10")  # slot status for --detailed
+    system.rota("status", "mark-bad", "rootfs.0")  # boot status "bad" next to "good"
+    svc = Service(system, bus, tmp_path / "service.log")
+    try:
+        via_service = rota_status_all_forms(system, bus, "service")
+    finally:
+        svc.stop()
+    in_process = rota_status_all_forms(system, bus, "in-process")
+    for form in STATUS_FORMS:
+        assert via_service[form] == in_process[form], f"{form}:\n{via_service[form]}\n---\n{in_process[form]}"
+    # what both show is the whole state, not two equally empty outputs
+    text = in_process["readable", True]
+    for line in ("Variant:        board-x", "System Version: 4.2.1", "Booted from:    rootfs.0 (A)",
+                 "Activated: rootfs.1 (B)", "      description: root file system A", "      boot status: bad",
+                 "              version=2.0", "              transaction=0f3a5f8e-6c0a-4d1e-9d55-2b1b4d7c9a10",
+                 "          status=ok"):
+        assert line in text.splitlines(), f"{line!r} missing in:\n{text}"
+    assert "\n   " in text and "[appfs.1]" in text  # children indented under their parents
+    j = json.loads(in_process["json", True])
+    slots = {k: v for s in j["slots"] for k, v in s.items()}
+    assert list(slots) == ["rootfs.0", "rootfs.1", "appfs.0", "appfs.1", "bootloader.0"]
+    assert (j["variant"], j["system_version"], j["booted"], j["boot_primary"]) == ("board-x", "4.2.1", "A",
+                                                                                  "rootfs.1")
+    assert slots["appfs.1"]["parent"] == "rootfs.1" and slots["bootloader.0"]["bootname"] is None
+    assert slots["bootloader.0"]["boot_status"] is None and slots["rootfs.0"]["boot_status"] == "bad"
+    st = slots["appfs.1"]["slot_status"]
+    assert (st["bundle"]["compatible"], st["bundle"]["version"], len(st["bundle"]["hash"])) == (COMPATIBLE, "2.0", 64)
+    assert st["checksum"]["size"] == 32768
+    assert st["installed"]["count"] == 1 and st["status"] == "ok"
+    assert "slot_status" not in json.loads(in_process["json", False])["slots"][0]["rootfs.0"]
+
+
+def test_rota_status_without_primary_warns_in_both_modes(system, bus, tmp_path):
+    import json
+    subprocess.run(["grub-editenv", str(system.grubenv), "set", "A_OK=0", "B_OK=0"], check=True)
+    svc = Service(system, bus, tmp_path / "service.log")
+    try:
+        via_service = rota_status(system, bus, "service", "--output-format=json")
+    finally:
+        svc.stop()
+    in_process = rota_status(system, bus, "in-process", "--output-format=json")
+    assert via_service.stdout == in_process.stdout
+    assert json.loads(in_process.stdout)["boot_primary"] is None
+    warnings = primary_warnings(in_process.stderr)
+    assert len(warnings) == 1 and "No good slot" in warnings[0], in_process.stderr
+    assert primary_warnings(via_service.stderr) == warnings
+
+
 # ---- Debian's rauc CLI as a client ----
 
 rauc_missing = pytest.mark.skipif(not shutil.which("rauc"), reason="rauc not installed")
@@ -598,6 +698,28 @@ def test_rauc_status_shows_rota_slots(service, system, bus):
     assert j["compatible"] == COMPATIBLE and j["booted"] == "A" and j["boot_primary"] == "rootfs.0"
     slots = {k: v for s in j["slots"] for k, v in s.items()}
     assert slots["rootfs.1"]["bootname"] == "B" and slots["rootfs.0"]["state"] == "booted"
+
+
+@rauc_missing
+def test_rauc_status_json_agrees_with_rota_status(rich_system, bus, tmp_path):
+    import json
+    svc = Service(rich_system, bus, tmp_path / "service.log")
+    try:
+        p = subprocess.run(["rauc", "status", "--output-format=json"], capture_output=True, text=True, timeout=60,
+                           env={**os.environ, **bus.env})
+        assert p.returncode == 0, p.stderr
+        rauc = json.loads(p.stdout)
+        rota = json.loads(rota_status(rich_system, bus, "service", "--output-format=json").stdout)
+    finally:
+        svc.stop()
+
+    def slots(j):
+        return {k: (v["state"], v["bootname"], v["parent"]) for s in j["slots"] for k, v in s.items()}
+
+    assert slots(rauc) == slots(rota)
+    assert len(slots(rota)) == 5
+    for key in ("compatible", "variant", "booted", "boot_primary"):
+        assert rauc[key] == rota[key], key
 
 
 @rauc_missing

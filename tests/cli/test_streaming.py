@@ -285,6 +285,52 @@ def test_basic_auth_in_url_and_header(system, site, server):
     assert PASSWORD not in r.stdout + r.stderr
 
 
+# ---- encrypted crypt bundles ----
+
+@pytest.fixture(scope="module")
+def crypt_site(site, pki, tmp_path_factory):
+    """An encrypted crypt bundle (recipient: the test signer) on the web root."""
+    base = tmp_path_factory.mktemp("crypt")
+    data = random.Random(11).randbytes(IMG_SIZE + 12345)
+    b = BundleMaker(base, pki)({"rootfs": ("rootfs.img", data)}, version="2.0", fmt="crypt", name="crypt-in.raucb")
+    enc = site.www / "crypt.raucb"
+    subprocess.run([str(ROTA), "encrypt", f"--keyring={pki / 'keyring.pem'}", f"--to={pki / 'signer.cert.pem'}",
+                    str(b), str(enc)], check=True, capture_output=True)
+    return enc, data
+
+
+def test_install_encrypted_crypt_bundle_streamed(system, site, crypt_site, pki):
+    enc, data = crypt_site
+    system.write_conf(sections=f"[encryption]\nkey={pki / 'signer.key.pem'}\ncert={pki / 'signer.cert.pem'}\n")
+    proxy = FaultProxy(site.ports["nginx"])
+    try:
+        r = system.install(proxy.url("/crypt.raucb"))
+        assert system.device("rootfs.1").read_bytes()[:len(data)] == data
+        assert system.primary() == "B"
+        assert "Streaming: downloaded" in r.stdout
+        size = enc.stat().st_size
+        assert proxy.requests <= size / (1 << 20) + 20
+        assert proxy.seen_headers and all(h.get("range") for h in proxy.seen_headers)
+    finally:
+        proxy.close()
+
+
+def test_encrypted_crypt_bundle_without_key_fails_cleanly(system, site, crypt_site):
+    system.fails("install", site.url("nginx", "/crypt.raucb"),
+                 match="Encrypted bundle detected, but no decryption key given")
+    assert_untouched(system)
+
+
+def test_info_encrypted_crypt_bundle_by_url(system, site, crypt_site, pki):
+    r = system.rota("info", "--keyring", pki / "keyring.pem", f"--key={pki / 'signer.key.pem'}",
+                    f"--cert={pki / 'signer.cert.pem'}", site.url("nginx-tls", "/crypt.raucb"), *tls_args(site))
+    assert "Bundle Format:  crypt [encrypted CMS]" in r.stdout
+    assert COMPATIBLE in r.stdout
+    r = system.rota("info", "--keyring", pki / "keyring.pem", f"--key={pki / 'signer.key.pem'}",
+                    site.url("lighttpd", "/crypt.raucb"))
+    assert "Bundle Format:  crypt [encrypted CMS]" in r.stdout
+
+
 # ---- info, refusals ----
 
 def test_info_downloads_only_the_tail(system, site):
@@ -293,6 +339,67 @@ def test_info_downloads_only_the_tail(system, site):
         r = system.rota("info", "--keyring", system.pki / "keyring.pem", proxy.url("/good.raucb"))
         assert "Compatible:" in r.stdout and COMPATIBLE in r.stdout
         assert proxy.requests == 1
+    finally:
+        proxy.close()
+
+
+# ---- automatic headers ([streaming] send-headers, RAUC_HTTP_*) ----
+
+SEND_HEADERS = "boot-id;transaction-id;machine-id;system-version;serial;variant;uptime"
+
+
+def test_send_headers_only_on_first_request(system, site, tmp_path):
+    info = tmp_path / "system-info"
+    info.write_text("#!/bin/sh\necho RAUC_SYSTEM_SERIAL=SN-0042\necho RAUC_SYSTEM_VERSION=1.2.3\n"
+                    "echo RAUC_HTTP_CUSTOMER_ID=acme-7\necho RAUC_HTTP_Fleet=north\necho RAUC_OTHER=x\n")
+    info.chmod(0o755)
+    system.write_conf(system_extra="variant-name=board-x",
+                      sections=f"[streaming]\nsend-headers={SEND_HEADERS}\n\n[handlers]\nsystem-info={info}\n")
+    proxy = FaultProxy(site.ports["nginx"])
+    txn = "0f6e9c1e-6b5f-4a52-9d34-2b8d3a0c7e11"
+    try:
+        r = system.install(proxy.url("/good.raucb"), f"--transaction-id={txn}")
+        assert_installed(system, site, r)
+        first, later = proxy.seen_headers[0], proxy.seen_headers[1:]
+        assert later, "expected more than one request"
+        boot_id = pathlib.Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+        assert first["rauc-boot-id"] == boot_id
+        assert first["rauc-transaction-id"] == txn
+        if pathlib.Path("/etc/machine-id").exists() and pathlib.Path("/etc/machine-id").read_text().strip():
+            assert first["rauc-machine-id"] == pathlib.Path("/etc/machine-id").read_text().strip()
+        assert first["rauc-system-version"] == "1.2.3"
+        assert first["rauc-serial"] == "SN-0042"
+        assert first["rauc-variant"] == "board-x"
+        uptime = float(first["rauc-uptime"])
+        assert 0 < uptime <= float(pathlib.Path("/proc/uptime").read_text().split()[0]) + 1
+        assert first["rauc-customer-id"] == "acme-7"
+        assert first["rauc-fleet"] == "north"
+        assert "rauc-other" not in first
+        for h in later:
+            assert not [k for k in h if k.startswith("rauc-")], h
+    finally:
+        proxy.close()
+
+
+def test_info_sends_known_headers_only(system, site):
+    """`info` has no transaction: RAUC-Transaction-ID is left out, not sent empty."""
+    system.write_conf(sections=f"[streaming]\nsend-headers={SEND_HEADERS}\n")
+    proxy = FaultProxy(site.ports["nginx"])
+    try:
+        system.rota("info", "--keyring", system.pki / "keyring.pem", proxy.url("/good.raucb"))
+        first = proxy.seen_headers[0]
+        assert "rauc-boot-id" in first and "rauc-uptime" in first
+        assert "rauc-transaction-id" not in first
+        assert "rauc-serial" not in first and "rauc-system-version" not in first
+    finally:
+        proxy.close()
+
+
+def test_no_send_headers_by_default(system, site):
+    proxy = FaultProxy(site.ports["nginx"])
+    try:
+        system.rota("info", "--keyring", system.pki / "keyring.pem", proxy.url("/good.raucb"))
+        assert not [k for h in proxy.seen_headers for k in h if k.startswith("rauc-")]
     finally:
         proxy.close()
 

@@ -1,6 +1,8 @@
 /* test_service.c — the bus-free parts of the D-Bus service: InstallBundle
  * and InspectBundle args dictionaries, source paths, streaming options,
- * InspectBundle's result and the compiled-in interface description. */
+ * InspectBundle's result, GetSlotStatus's dictionaries and the status
+ * report the client rebuilds from them, and the compiled-in interface
+ * description. */
 #include <string.h>
 
 #include "service/service.h"
@@ -120,7 +122,7 @@ static void test_http_options_over_config(void)
 	g_assert_null(o.tls_key);
 	g_assert_true(o.tls_no_verify);
 	g_assert_cmpstr(o.headers[0], ==, "X: 1");
-	g_assert_cmpuint(o.max_download_size, ==, 1234);
+	g_assert_cmpuint(o.max_download_size, ==, 0); /* no limit when streaming */
 }
 
 static void test_bundle_info_variant(void)
@@ -218,6 +220,144 @@ static void test_bus_selection(void)
 	g_unsetenv("ROTA_BUS_NAME");
 }
 
+/* ---- GetSlotStatus and the client's status report ---- */
+
+/* A report with every field set (the child has the parent), so the round
+ * trip covers every key. */
+static RotaStatusReport *full_report(void)
+{
+	RotaStatusReport *r = rota_status_report_new();
+	RotaStatusSlot *s = rota_status_report_add_slot(r, "rootfs.1");
+	RotaStatusSlot *child = rota_status_report_add_slot(r, "appfs.1");
+
+	r->compatible = g_strdup("dev");
+	r->variant = g_strdup("board");
+	r->system_version = g_strdup("1.4");
+	r->bootname = g_strdup("B");
+	r->primary = g_strdup("rootfs.1");
+	s->sclass = g_strdup("rootfs");
+	s->device = g_strdup("/dev/sda2");
+	s->type = g_strdup("ext4");
+	s->bootname = g_strdup("B");
+	s->state = g_strdup("booted");
+	s->description = g_strdup("second root");
+	s->mountpoint = g_strdup("/");
+	s->boot_status = g_strdup("good");
+	s->status = (RotaSlotStatus){
+		.bundle_compatible = g_strdup("dev"), .bundle_version = g_strdup("2.0"),
+		.bundle_description = g_strdup("desc"), .bundle_build = g_strdup("b7"), .bundle_hash = g_strdup("h"),
+		.status = g_strdup("ok"), .sha256 = g_strdup("ab12"), .size = G_GUINT64_CONSTANT(5000000000),
+		.installed_transaction = g_strdup("t-1"), .installed_timestamp = g_strdup("2024-01-02T03:04:05Z"),
+		.installed_count = 3, .activated_timestamp = g_strdup("2024-01-02T03:04:06Z"), .activated_count = 4};
+	child->sclass = g_strdup("appfs");
+	child->device = g_strdup("/dev/sda4");
+	child->type = g_strdup("raw");
+	child->state = g_strdup("active");
+	child->parent = g_strdup("rootfs.1");
+	return r;
+}
+
+static GVariant *properties_of(const RotaStatusReport *r)
+{
+	GVariantBuilder b;
+
+	g_variant_builder_init(&b, G_VARIANT_TYPE_VARDICT);
+	g_variant_builder_add(&b, "{sv}", "Operation", g_variant_new_string("idle"));
+	g_variant_builder_add(&b, "{sv}", "Compatible", g_variant_new_string(r->compatible));
+	g_variant_builder_add(&b, "{sv}", "Variant", g_variant_new_string(r->variant ? r->variant : ""));
+	g_variant_builder_add(&b, "{sv}", "SystemVersion", g_variant_new_string(r->system_version));
+	g_variant_builder_add(&b, "{sv}", "BootSlot", g_variant_new_string(r->bootname));
+	return g_variant_ref_sink(g_variant_builder_end(&b));
+}
+
+static gboolean has_key(GVariant *dict, const gchar *key, const GVariantType *type)
+{
+	g_autoptr(GVariant) value = g_variant_lookup_value(dict, key, type);
+
+	return value != NULL;
+}
+
+static void test_slot_status_keys(void)
+{
+	static const gchar *const keys[] = {
+		"class", "device", "type", "bootname", "state", "description", "mountpoint", "boot-status",
+		"bundle.compatible", "bundle.version", "bundle.description", "bundle.build", "bundle.hash", "status",
+		"sha256", "size", "installed.transaction", "installed.timestamp", "installed.count",
+		"activated.timestamp", "activated.count", NULL};
+	g_autoptr(RotaStatusReport) r = full_report();
+	g_autoptr(GVariant) v = g_variant_ref_sink(rota_dbus_slot_status(r));
+	g_autoptr(GVariant) dict = NULL, child = NULL;
+	const gchar *name;
+
+	g_assert_cmpstr(g_variant_get_type_string(v), ==, "a(sa{sv})");
+	g_assert_cmpuint(g_variant_n_children(v), ==, 2);
+	g_variant_get_child(v, 0, "(&s@a{sv})", &name, &dict);
+	g_assert_cmpstr(name, ==, "rootfs.1");
+	for (const gchar *const *k = keys; *k; k++)
+		g_assert_true(has_key(dict, *k, NULL));
+	g_assert_cmpuint(g_variant_n_children(dict), ==, g_strv_length((gchar **)keys));
+	g_assert_true(has_key(dict, "size", G_VARIANT_TYPE_UINT64));
+	g_assert_true(has_key(dict, "installed.count", G_VARIANT_TYPE_UINT32));
+	g_assert_true(has_key(dict, "activated.count", G_VARIANT_TYPE_UINT32));
+	/* unset values are left out, as RAUC does */
+	g_variant_get_child(v, 1, "(&s@a{sv})", &name, &child);
+	g_assert_cmpuint(g_variant_n_children(child), ==, 5);
+	g_assert_true(has_key(child, "parent", G_VARIANT_TYPE_STRING));
+	g_assert_false(g_variant_lookup(child, "bootname", "&s", NULL));
+	g_assert_false(g_variant_lookup(child, "boot-status", "&s", NULL));
+}
+
+/* What the client rebuilds from the service's answers prints exactly what
+ * the service's own report prints, in every form. */
+static void test_status_report_round_trip(void)
+{
+	static const RotaOutputFormat formats[] = {ROTA_OUTPUT_READABLE, ROTA_OUTPUT_SHELL, ROTA_OUTPUT_JSON,
+						   ROTA_OUTPUT_JSON_PRETTY};
+	g_autoptr(RotaStatusReport) r = full_report();
+	g_autoptr(GVariant) slots = g_variant_ref_sink(rota_dbus_slot_status(r));
+	g_autoptr(GVariant) props = properties_of(r);
+	g_autoptr(RotaStatusReport) back = rota_dbus_status_report(slots, props, "rootfs.1");
+	const RotaStatusSlot *s;
+
+	for (gsize i = 0; i < G_N_ELEMENTS(formats); i++) {
+		for (gboolean detailed = FALSE; detailed <= TRUE; detailed++) {
+			g_autofree gchar *want = rota_status_report_format(r, formats[i], detailed);
+			g_autofree gchar *got = rota_status_report_format(back, formats[i], detailed);
+			g_assert_cmpstr(got, ==, want);
+		}
+	}
+	s = back->slots->pdata[0];
+	g_assert_cmpstr(s->description, ==, "second root");
+	g_assert_cmpstr(s->status.bundle_build, ==, "b7");
+	g_assert_cmpuint(s->status.size, ==, G_GUINT64_CONSTANT(5000000000));
+	g_assert_cmpuint(s->status.activated_count, ==, 4);
+	g_assert_cmpstr(((RotaStatusSlot *)back->slots->pdata[1])->parent, ==, "rootfs.1");
+}
+
+/* RAUC 1.8's service has no SystemVersion; "" means unset; GetPrimary may
+ * have failed; a value of an unexpected type is ignored, not fatal. */
+static void test_status_report_from_sparse_answers(void)
+{
+	g_autoptr(GVariant) slots = g_variant_ref_sink(g_variant_parse(
+		G_VARIANT_TYPE("a(sa{sv})"),
+		"[('rootfs.0', {'class': <'rootfs'>, 'state': <'booted'>, 'installed.count': <'x'>, 'size': <7>})]",
+		NULL, NULL, NULL));
+	g_autoptr(GVariant) props = dict_from_text("{'Compatible': <'dev'>, 'Variant': <''>, 'BootSlot': <'A'>}");
+	g_autoptr(RotaStatusReport) r = rota_dbus_status_report(slots, props, NULL);
+	const RotaStatusSlot *s = r->slots->pdata[0];
+
+	g_assert_cmpstr(r->compatible, ==, "dev");
+	g_assert_null(r->variant);
+	g_assert_null(r->system_version);
+	g_assert_cmpstr(r->bootname, ==, "A");
+	g_assert_null(r->primary);
+	g_assert_cmpstr(s->name, ==, "rootfs.0");
+	g_assert_cmpstr(s->state, ==, "booted");
+	g_assert_null(s->bootname);
+	g_assert_cmpuint(s->status.installed_count, ==, 0);
+	g_assert_cmpuint(s->status.size, ==, 0);
+}
+
 int main(int argc, char **argv)
 {
 	g_test_init(&argc, &argv, NULL);
@@ -230,5 +370,8 @@ int main(int argc, char **argv)
 	g_test_add_func("/service/bundle-info", test_bundle_info_variant);
 	g_test_add_func("/service/interface", test_interface_description);
 	g_test_add_func("/service/bus-selection", test_bus_selection);
+	g_test_add_func("/service/slot-status/keys", test_slot_status_keys);
+	g_test_add_func("/service/slot-status/round-trip", test_status_report_round_trip);
+	g_test_add_func("/service/slot-status/sparse-answers", test_status_report_from_sparse_answers);
 	return g_test_run();
 }

@@ -251,6 +251,20 @@ static void test_map_and_pread(gconstpointer data)
 	g_assert_false(rota_view_read_at(v, 600 * 4096 + 3, buf, 60 * 4096, &error));
 	g_assert_error(error, ROTA_ERROR, ROTA_ERROR_CORRUPT);
 	g_assert_nonnull(strstr(error->message, "offset 2662400"));
+	g_clear_error(&error);
+	g_clear_pointer(&v, rota_view_unref);
+	g_clear_pointer(&file, rota_view_unref);
+
+	/* The tree is checked while the data is hashed: with both damaged, the
+	 * tree is what gets reported, on any number of threads. */
+	flip_byte(f.path, f.data_size + 4096 + 9);
+	file = rota_file_view_new(f.path, &error);
+	for (guint threads = 1; threads <= 2; threads++) {
+		g_assert_false(rota_verity_check_all(file, f.data_size, f.tree_size, salt, f.root, threads, &error));
+		g_assert_error(error, ROTA_ERROR, ROTA_ERROR_CORRUPT);
+		g_assert_nonnull(strstr(error->message, "hash tree block"));
+		g_clear_error(&error);
+	}
 	fixture_clear(&f);
 }
 
