@@ -238,6 +238,26 @@ static void fill_status(Install *in, const Plan *p, RotaSlotStatus *st, const gc
 	st->activated_count = act_count;
 }
 
+void rota_image_stats_free(RotaImageStats *stats)
+{
+	g_free(stats->slot);
+	g_free(stats->image);
+	g_free(stats);
+}
+
+static void record_adaptive_stats(Install *in, const Plan *p, const RotaAdaptiveStats *adaptive)
+{
+	RotaImageStats *s;
+
+	if (!in->args->image_stats || adaptive->chunks == 0)
+		return; /* no adaptive write happened */
+	s = g_new0(RotaImageStats, 1);
+	s->slot = g_strdup(p->slot->name);
+	s->image = g_strdup(p->image->filename);
+	s->adaptive = *adaptive;
+	g_ptr_array_add(in->args->image_stats, s);
+}
+
 static gboolean update_slot(Install *in, const Plan *p, GError **error)
 {
 	RotaContext *ctx = in->ctx;
@@ -245,7 +265,13 @@ static gboolean update_slot(Install *in, const Plan *p, GError **error)
 	g_autofree gchar *check = p->slot->bootname ? g_strdup_printf("Checking slot %s (%s)", p->slot->name, p->slot->bootname)
 						    : g_strdup_printf("Checking slot %s", p->slot->name);
 	g_autofree gchar *copy = g_strdup_printf("Copying image to %s", p->slot->name);
-	RotaWriteJob job = {.hooks = &in->hooks, .image = p->image, .slot = p->slot, .kind = p->kind, .progress = in->progress};
+	RotaAdaptiveStats adaptive = {0};
+	RotaWriteJob job = {.hooks = &in->hooks,
+			    .image = p->image,
+			    .slot = p->slot,
+			    .kind = p->kind,
+			    .progress = in->progress,
+			    .stats = &adaptive};
 	g_autoptr(GError) local = NULL;
 	gboolean skip;
 
@@ -284,6 +310,7 @@ static gboolean update_slot(Install *in, const Plan *p, GError **error)
 		}
 	}
 	rota_progress_end(in->progress, TRUE);
+	record_adaptive_stats(in, p, &adaptive);
 	fill_status(in, p, &st, "ok");
 	if (!rota_status_save(ctx->status, p->slot, &st, error)) {
 		g_prefix_error(error, "Error while writing status file: ");

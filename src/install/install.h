@@ -6,10 +6,20 @@
 
 #include <glib.h>
 
+#include "install/adaptive.h"
 #include "install/hooks.h"
 #include "install/progress.h"
 #include "system/context.h"
 #include "view/http_view.h"
+
+/* What an adaptive write of one image did (for `rota install` and D-Bus). */
+typedef struct {
+	gchar *slot;
+	gchar *image;
+	RotaAdaptiveStats adaptive;
+} RotaImageStats;
+
+void rota_image_stats_free(RotaImageStats *stats);
 
 typedef struct {
 	gboolean ignore_compatible;
@@ -19,6 +29,7 @@ typedef struct {
 	const gchar *handler_args;          /* extra args for a full custom handler */
 	const RotaHttpOptions *http;        /* streaming from an http(s) URL; NULL: defaults */
 	RotaHttpStats *http_stats;          /* out, may be NULL: filled when the bundle was streamed */
+	GPtrArray *image_stats;             /* out, may be NULL: a RotaImageStats per adaptive image write */
 	RotaProgressFunc progress;
 	RotaMessageFunc message;            /* status lines (handler output, skips) */
 	gpointer user_data;

@@ -33,6 +33,8 @@ typedef struct {
 	gchar *operation;
 	gchar *last_error;
 	GVariant *progress; /* (isi) */
+	GVariant *last_install; /* io.github.rota.Statistics.LastInstall */
+	guint stats_registration;
 } Service;
 
 typedef struct {
@@ -41,6 +43,8 @@ typedef struct {
 	RotaDbusInstallArgs args;
 	gboolean ok;
 	GError *error;
+	RotaHttpStats http_stats;
+	GPtrArray *image_stats; /* RotaImageStats* */
 } InstallJob;
 
 typedef struct {
@@ -86,6 +90,20 @@ GDBusInterfaceInfo *rota_service_interface_info(void)
 	return g_dbus_node_info_lookup_interface(node, ROTA_SERVICE_INTERFACE);
 }
 
+static GDBusInterfaceInfo *statistics_interface_info(void)
+{
+	static GDBusNodeInfo *node;
+
+	if (g_once_init_enter(&node)) {
+		g_autoptr(GBytes) xml = g_resource_lookup_data(rota_get_resource(), "/de/pengutronix/rauc/io.github.rota.Statistics.xml",
+							       G_RESOURCE_LOOKUP_FLAGS_NONE, NULL);
+		GDBusNodeInfo *parsed = g_dbus_node_info_new_for_xml(g_bytes_get_data(xml, NULL), NULL);
+		g_assert(parsed);
+		g_once_init_leave(&node, parsed);
+	}
+	return g_dbus_node_info_lookup_interface(node, ROTA_STATISTICS_INTERFACE);
+}
+
 /* ---- properties ---- */
 
 static GVariant *property_value(Service *svc, const gchar *name)
@@ -110,10 +128,13 @@ static GVariant *property_value(Service *svc, const gchar *name)
 }
 
 static GVariant *get_property(GDBusConnection *conn G_GNUC_UNUSED, const gchar *sender G_GNUC_UNUSED,
-			      const gchar *path G_GNUC_UNUSED, const gchar *iface G_GNUC_UNUSED, const gchar *name,
+			      const gchar *path G_GNUC_UNUSED, const gchar *iface, const gchar *name,
 			      GError **error, gpointer data)
 {
-	GVariant *v = property_value(data, name);
+	Service *svc = data;
+	GVariant *v = g_str_equal(iface, ROTA_STATISTICS_INTERFACE)
+			      ? (g_str_equal(name, "LastInstall") ? g_variant_ref(svc->last_install) : NULL)
+			      : property_value(svc, name);
 
 	if (!v)
 		g_set_error(error, G_DBUS_ERROR, G_DBUS_ERROR_UNKNOWN_PROPERTY, "No such property: %s", name);
@@ -132,6 +153,26 @@ static void emit_properties_changed(Service *svc, const gchar *name)
 	if (!g_dbus_connection_emit_signal(svc->conn, NULL, ROTA_SERVICE_OBJECT_PATH, "org.freedesktop.DBus.Properties",
 					   "PropertiesChanged",
 					   g_variant_new("(sa{sv}as)", ROTA_SERVICE_INTERFACE, &changed, NULL), &error))
+		g_warning("Cannot emit PropertiesChanged: %s", error->message);
+}
+
+/* Keeps what the finished installation transferred and reused. */
+static void set_last_install(Service *svc, InstallJob *job)
+{
+	g_autofree gchar *source = rota_is_http_url(job->path) ? rota_http_url_for_display(job->path) : g_strdup(job->path);
+	g_autoptr(GError) error = NULL;
+	GVariantBuilder changed;
+
+	g_variant_unref(svc->last_install);
+	svc->last_install = g_variant_ref_sink(rota_dbus_install_statistics(
+		source, rota_is_http_url(job->path) ? &job->http_stats : NULL, job->image_stats));
+	if (!svc->conn)
+		return;
+	g_variant_builder_init(&changed, G_VARIANT_TYPE_VARDICT);
+	g_variant_builder_add(&changed, "{sv}", "LastInstall", svc->last_install);
+	if (!g_dbus_connection_emit_signal(svc->conn, NULL, ROTA_SERVICE_OBJECT_PATH, "org.freedesktop.DBus.Properties",
+					   "PropertiesChanged",
+					   g_variant_new("(sa{sv}as)", ROTA_STATISTICS_INTERFACE, &changed, NULL), &error))
 		g_warning("Cannot emit PropertiesChanged: %s", error->message);
 }
 
@@ -195,6 +236,7 @@ static void worker_message(const gchar *message, gpointer data G_GNUC_UNUSED)
 static void install_job_free(InstallJob *job)
 {
 	g_free(job->path);
+	g_ptr_array_unref(job->image_stats);
 	rota_dbus_install_args_clear(&job->args);
 	g_clear_error(&job->error);
 	g_free(job);
@@ -208,6 +250,7 @@ static gboolean install_done_in_main(gpointer data)
 	g_autoptr(GError) error = NULL;
 
 	g_thread_join(g_steal_pointer(&svc->worker));
+	set_last_install(svc, job);
 	if (job->ok) {
 		g_message("Installing `%s` succeeded", job->path);
 	} else {
@@ -235,6 +278,8 @@ static gpointer install_thread(gpointer data)
 		.require_manifest_hash = job->args.require_manifest_hash,
 		.handler_args = job->svc->handler_args,
 		.http = &http,
+		.http_stats = &job->http_stats,
+		.image_stats = job->image_stats,
 		.progress = worker_progress,
 		.message = worker_message,
 		.user_data = job,
@@ -258,6 +303,7 @@ static gboolean start_install(Service *svc, const gchar *source, RotaDbusInstall
 	job = g_new0(InstallJob, 1);
 	job->svc = svc;
 	job->path = path;
+	job->image_stats = g_ptr_array_new_with_free_func((GDestroyNotify)rota_image_stats_free);
 	job->args = *args;
 	memset(args, 0, sizeof(*args)); /* the job owns the strings now */
 	svc->installing = TRUE;
@@ -469,7 +515,10 @@ static void on_bus_acquired(GDBusConnection *conn, const gchar *name G_GNUC_UNUS
 	svc->conn = g_object_ref(conn);
 	svc->registration = g_dbus_connection_register_object(conn, ROTA_SERVICE_OBJECT_PATH, rota_service_interface_info(),
 							      &vtable, svc, NULL, &error);
-	if (!svc->registration)
+	if (svc->registration)
+		svc->stats_registration = g_dbus_connection_register_object(
+			conn, ROTA_SERVICE_OBJECT_PATH, statistics_interface_info(), &vtable, svc, NULL, &error);
+	if (!svc->registration || !svc->stats_registration)
 		stop_with_error(svc, error);
 }
 
@@ -511,6 +560,8 @@ static void service_clear(Service *svc)
 {
 	if (svc->registration)
 		g_dbus_connection_unregister_object(svc->conn, svc->registration);
+	if (svc->stats_registration)
+		g_dbus_connection_unregister_object(svc->conn, svc->stats_registration);
 	g_clear_object(&svc->conn);
 	g_main_loop_unref(svc->loop);
 	g_free(svc->handler_args);
@@ -518,6 +569,7 @@ static void service_clear(Service *svc)
 	g_free(svc->operation);
 	g_free(svc->last_error);
 	g_variant_unref(svc->progress);
+	g_variant_unref(svc->last_install);
 }
 
 gboolean rota_service_run(RotaContext *ctx, const RotaServiceOptions *opts, GError **error)
@@ -533,6 +585,7 @@ gboolean rota_service_run(RotaContext *ctx, const RotaServiceOptions *opts, GErr
 		.last_error = g_strdup(""),
 		/* RAUC reports an all-zero tuple until the first progress event. */
 		.progress = g_variant_ref_sink(g_variant_new("(isi)", 0, "", 0)),
+		.last_install = g_variant_ref_sink(g_variant_new_array(G_VARIANT_TYPE("{sv}"), NULL, 0)),
 	};
 	guint owner, term, intr;
 	gboolean ok;

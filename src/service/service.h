@@ -11,6 +11,7 @@
 #define ROTA_SERVICE_DEFAULT_NAME "de.pengutronix.rauc"
 #define ROTA_SERVICE_OBJECT_PATH "/"
 #define ROTA_SERVICE_INTERFACE "de.pengutronix.rauc.Installer"
+#define ROTA_STATISTICS_INTERFACE "io.github.rota.Statistics"
 
 /* The bus name: override, else $ROTA_BUS_NAME, else de.pengutronix.rauc.
  * Shared by the service and its clients so both agree. */

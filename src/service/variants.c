@@ -341,3 +341,46 @@ RotaStatusReport *rota_dbus_status_report(GVariant *slot_status, GVariant *prope
 	}
 	return report;
 }
+
+static void add_u64(GVariantBuilder *b, const gchar *key, guint64 value)
+{
+	g_variant_builder_add(b, "{sv}", key, g_variant_new_uint64(value));
+}
+
+static GVariant *image_statistics(const RotaImageStats *s)
+{
+	GVariantBuilder b;
+
+	g_variant_builder_init(&b, G_VARIANT_TYPE_VARDICT);
+	g_variant_builder_add(&b, "{sv}", "slot", g_variant_new_string(s->slot));
+	g_variant_builder_add(&b, "{sv}", "image", g_variant_new_string(s->image ? s->image : ""));
+	add_u64(&b, "chunks", s->adaptive.chunks);
+	add_u64(&b, "zero", s->adaptive.zero);
+	add_u64(&b, "from-target", s->adaptive.from_target);
+	add_u64(&b, "from-active", s->adaptive.from_active);
+	add_u64(&b, "from-bundle", s->adaptive.from_bundle);
+	add_u64(&b, "bundle-bytes", s->adaptive.bundle_bytes);
+	add_u64(&b, "written", s->adaptive.written);
+	return g_variant_builder_end(&b);
+}
+
+GVariant *rota_dbus_install_statistics(const gchar *source, const RotaHttpStats *http, GPtrArray *images)
+{
+	GVariantBuilder b, list;
+
+	g_variant_builder_init(&b, G_VARIANT_TYPE_VARDICT);
+	g_variant_builder_add(&b, "{sv}", "source", g_variant_new_string(source));
+	g_variant_builder_add(&b, "{sv}", "streamed", g_variant_new_boolean(http != NULL));
+	if (http) {
+		add_u64(&b, "bytes-downloaded", http->downloaded);
+		add_u64(&b, "bytes-needed", http->needed);
+		add_u64(&b, "requests", http->requests);
+		add_u64(&b, "retries", http->retries);
+		g_variant_builder_add(&b, "{sv}", "seconds", g_variant_new_double(http->seconds));
+	}
+	g_variant_builder_init(&list, G_VARIANT_TYPE("aa{sv}"));
+	for (guint i = 0; images && i < images->len; i++)
+		g_variant_builder_add_value(&list, image_statistics(images->pdata[i]));
+	g_variant_builder_add(&b, "{sv}", "images", g_variant_builder_end(&list));
+	return g_variant_builder_end(&b);
+}

@@ -6,6 +6,7 @@
 #include <gio/gio.h>
 
 #include "bundle/bundle.h"
+#include "install/install.h"
 #include "system/context.h"
 #include "system/status_info.h"
 
@@ -43,6 +44,10 @@ GVariant *rota_dbus_bundle_info(const RotaBundle *bundle);
 /* GetSlotStatus's result a(sa{sv}): one dictionary per slot of the report
  * (its primary is not part of it). */
 GVariant *rota_dbus_slot_status(const RotaStatusReport *report);
+
+/* io.github.rota.Statistics.LastInstall: source, streaming figures (http may
+ * be NULL for a local bundle) and one dictionary per adaptive image. */
+GVariant *rota_dbus_install_statistics(const gchar *source, const RotaHttpStats *http, GPtrArray *images);
 
 /* The inverse, for `status` as a client: a report from GetSlotStatus's
  * array, the properties (a{sv} of Properties.GetAll: Compatible, Variant,

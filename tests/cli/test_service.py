@@ -844,3 +844,33 @@ def test_progress_bar_on_a_terminal(mode, system, bus, tmp_path, maker, request)
     assert "#" * 24 in out
     assert f"Installing `{b}` succeeded" in out
     assert "  0% Installing\n" not in out.replace("\r", "")  # no plain lines
+
+
+# ---- rota's statistics interface ----
+
+def stats_prop(service):
+    return service.props.Get("io.github.rota.Statistics", "LastInstall")
+
+
+def test_statistics_of_a_streamed_adaptive_install(service, system, recorder, maker, web):
+    """io.github.rota.Statistics.LastInstall keeps what the last install
+    downloaded and which chunks it reused, next to RAUC's interface."""
+    assert dict(stats_prop(service)) == {}
+    old = os.urandom(256 * 1024)
+    new = old[:200 * 1024] + os.urandom(56 * 1024)
+    system.device("rootfs.0").write_bytes(old + system.device("rootfs.0").read_bytes()[len(old):])
+    b = maker({"rootfs": ("rootfs.img", new)}, image_keys={"rootfs": "adaptive=block-hash-index;"})
+    shutil.copy(b, web.root / "a.raucb")
+    url = f"{web.url}/a.raucb"
+    service.iface.InstallBundle(url, dbus.Dictionary({}, signature="sv"))
+    assert recorder.wait_completed() == 0, service.prop("LastError")
+    assert system.device("rootfs.1").read_bytes()[:len(new)] == new
+    st = stats_prop(service)
+    assert st["source"] == url and st["streamed"]
+    assert st["requests"] >= 1 and st["bytes-downloaded"] > 0
+    assert st["bytes-downloaded"] < len(new)  # the reused chunks were not fetched
+    (img,) = st["images"]
+    assert img["slot"] == "rootfs.1" and img["image"] == "rootfs.img"
+    assert img["chunks"] == len(new) // 4096
+    assert img["from-active"] == 200 * 1024 // 4096
+    assert img["from-bundle"] == 56 * 1024 // 4096

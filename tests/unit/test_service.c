@@ -358,9 +358,39 @@ static void test_status_report_from_sparse_answers(void)
 	g_assert_cmpuint(s->status.size, ==, 0);
 }
 
+static void test_install_statistics(void)
+{
+	RotaHttpStats http = {.downloaded = 5000, .needed = 4096, .requests = 3, .retries = 1, .seconds = 0.5};
+	g_autoptr(GPtrArray) images = g_ptr_array_new_with_free_func((GDestroyNotify)rota_image_stats_free);
+	RotaImageStats *img = g_new0(RotaImageStats, 1);
+	g_autoptr(GVariant) local = NULL, streamed = NULL, list = NULL, first = NULL;
+	guint64 v;
+	gboolean b;
+
+	img->slot = g_strdup("rootfs.1");
+	img->image = g_strdup("rootfs.img");
+	img->adaptive = (RotaAdaptiveStats){.chunks = 10, .zero = 1, .from_target = 2, .from_active = 3, .from_bundle = 4,
+					    .bundle_bytes = 16384, .written = 7};
+	g_ptr_array_add(images, img);
+
+	local = g_variant_ref_sink(rota_dbus_install_statistics("/b.raucb", NULL, NULL));
+	g_assert_true(g_variant_lookup(local, "streamed", "b", &b) && !b);
+	g_assert_false(g_variant_lookup(local, "bytes-downloaded", "t", &v));
+
+	streamed = g_variant_ref_sink(rota_dbus_install_statistics("http://h/b.raucb", &http, images));
+	g_assert_true(g_variant_lookup(streamed, "streamed", "b", &b) && b);
+	g_assert_true(g_variant_lookup(streamed, "bytes-downloaded", "t", &v) && v == 5000);
+	g_assert_true(g_variant_lookup(streamed, "retries", "t", &v) && v == 1);
+	list = g_variant_lookup_value(streamed, "images", G_VARIANT_TYPE("aa{sv}"));
+	first = g_variant_get_child_value(list, 0);
+	g_assert_true(g_variant_lookup(first, "from-active", "t", &v) && v == 3);
+	g_assert_true(g_variant_lookup(first, "bundle-bytes", "t", &v) && v == 16384);
+}
+
 int main(int argc, char **argv)
 {
 	g_test_init(&argc, &argv, NULL);
+	g_test_add_func("/service/install-statistics", test_install_statistics);
 	g_test_add_func("/service/install-args/all-keys", test_install_args_all_keys);
 	g_test_add_func("/service/install-args/rejected", test_args_rejected);
 	g_test_add_func("/service/install-args/empty", test_empty_args);
