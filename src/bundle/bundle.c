@@ -451,6 +451,23 @@ static int copy_payload(RotaView *src, guint64 payload_size, const gchar *outpat
 	return fd;
 }
 
+/* A new bundle at outpath: src's payload followed by cms. Nothing is left
+ * at outpath on failure. */
+static gboolean write_payload_with_cms(RotaView *src, guint64 payload_size, GBytes *cms, const gchar *outpath,
+				       GError **error)
+{
+	int fd = copy_payload(src, payload_size, outpath, error);
+	gboolean ok;
+
+	if (fd < 0)
+		return FALSE;
+	ok = rota_bundle_append_signature(fd, cms, outpath, error);
+	close(fd);
+	if (!ok)
+		unlink(outpath);
+	return ok;
+}
+
 gboolean rota_bundle_resign(RotaBundle *b, const gchar *outpath, const RotaSigner *signer,
 			    const RotaKeyring *signing_keyring, GError **error)
 {
@@ -482,7 +499,6 @@ gboolean rota_bundle_encrypt(RotaBundle *b, const gchar *outpath, gchar **recipi
 			     GError **error)
 {
 	g_autoptr(GBytes) cms = NULL;
-	int fd;
 
 	if (b->format != ROTA_FORMAT_CRYPT || b->enveloped) {
 		g_set_error(error, ROTA_ERROR, ROTA_ERROR_INVALID, "%s: Refused to encrypt input bundle that is not in 'crypt' format%s",
@@ -497,16 +513,7 @@ gboolean rota_bundle_encrypt(RotaBundle *b, const gchar *outpath, gchar **recipi
 	cms = rota_cms_encrypt(b->signed_cms, recipient_files, out_count, error);
 	if (!cms)
 		return FALSE;
-	fd = copy_payload(b->file, b->payload_size, outpath, error);
-	if (fd < 0)
-		return FALSE;
-	if (!rota_bundle_append_signature(fd, cms, outpath, error)) {
-		close(fd);
-		unlink(outpath);
-		return FALSE;
-	}
-	close(fd);
-	return TRUE;
+	return write_payload_with_cms(b->file, b->payload_size, cms, outpath, error);
 }
 
 gboolean rota_bundle_replace_signature(const gchar *inpath, const gchar *sigpath, const gchar *outpath,
@@ -516,7 +523,6 @@ gboolean rota_bundle_replace_signature(const gchar *inpath, const gchar *sigpath
 	g_autoptr(GMappedFile) sig = NULL;
 	g_autoptr(GBytes) cms = NULL;
 	g_autoptr(GError) local = NULL;
-	int fd;
 
 	if (!in)
 		return FALSE;
@@ -531,15 +537,8 @@ gboolean rota_bundle_replace_signature(const gchar *inpath, const gchar *sigpath
 			    sigpath, g_bytes_get_size(cms), ROTA_MAX_SIGNATURE_SIZE);
 		return FALSE;
 	}
-	fd = copy_payload(in->file, in->payload_size, outpath, error);
-	if (fd < 0)
+	if (!write_payload_with_cms(in->file, in->payload_size, cms, outpath, error))
 		return FALSE;
-	if (!rota_bundle_append_signature(fd, cms, outpath, error)) {
-		close(fd);
-		unlink(outpath);
-		return FALSE;
-	}
-	close(fd);
 	{
 		RotaBundleOpenOptions opts = {.keyring = keyring};
 		g_autoptr(RotaBundle) out = rota_bundle_open(outpath, &opts, error);

@@ -5,6 +5,7 @@
 #include <openssl/evp.h>
 #include <string.h>
 
+#include "common/parallel.h"
 #include "common/util.h"
 
 #define CHUNK_BLOCKS 256u /* 1 MiB per read */
@@ -45,53 +46,35 @@ gboolean rota_crypt_blocks(const guint8 key[32], guint64 first_block, guint8 *da
 typedef struct {
 	int fd;
 	const guint8 *key;
-	guint64 first, last; /* blocks */
-	GError *error;
 } EncryptJob;
 
-static gpointer encrypt_job_run(gpointer data)
+static gboolean encrypt_range(guint64 first, guint64 last, gpointer data, GError **error)
 {
 	EncryptJob *job = data;
 	g_autofree guint8 *buf = g_malloc(CHUNK_BLOCKS * ROTA_CRYPT_BLOCK);
 
-	for (guint64 b = job->first; b < job->last;) {
-		gsize n = (gsize)MIN((guint64)CHUNK_BLOCKS, job->last - b);
+	for (guint64 b = first; b < last;) {
+		gsize n = (gsize)MIN((guint64)CHUNK_BLOCKS, last - b);
 		guint64 off = b * ROTA_CRYPT_BLOCK;
-		if (!rota_pread_exact(job->fd, buf, n * ROTA_CRYPT_BLOCK, off, "payload", &job->error) ||
-		    !rota_crypt_blocks(job->key, b, buf, n, TRUE, &job->error) ||
-		    !rota_pwrite_exact(job->fd, buf, n * ROTA_CRYPT_BLOCK, off, "payload", &job->error))
-			break;
+		if (!rota_pread_exact(job->fd, buf, n * ROTA_CRYPT_BLOCK, off, "payload", error) ||
+		    !rota_crypt_blocks(job->key, b, buf, n, TRUE, error) ||
+		    !rota_pwrite_exact(job->fd, buf, n * ROTA_CRYPT_BLOCK, off, "payload", error))
+			return FALSE;
 		b += n;
 	}
-	return NULL;
+	return TRUE;
 }
 
 gboolean rota_crypt_encrypt_fd(int fd, guint64 size, const guint8 key[32], GError **error)
 {
-	guint64 blocks = size / ROTA_CRYPT_BLOCK;
-	guint n = (guint)MAX(1, MIN((guint64)rota_worker_count(), blocks / CHUNK_BLOCKS));
-	g_autofree EncryptJob *jobs = g_new0(EncryptJob, n);
-	g_autofree GThread **threads = g_new0(GThread *, n);
-	gboolean ok = TRUE;
+	EncryptJob job = {.fd = fd, .key = key};
 
 	if (size % ROTA_CRYPT_BLOCK != 0) {
 		g_set_error(error, ROTA_ERROR, ROTA_ERROR_INVALID, "Input size %" G_GUINT64_FORMAT " must be a multiple of 4096",
 			    size);
 		return FALSE;
 	}
-	for (guint i = 0; i < n; i++) {
-		jobs[i] = (EncryptJob){.fd = fd, .key = key, .first = blocks * i / n, .last = blocks * (i + 1) / n};
-		threads[i] = g_thread_new("rota-crypt", encrypt_job_run, &jobs[i]);
-	}
-	for (guint i = 0; i < n; i++) {
-		g_thread_join(threads[i]);
-		if (jobs[i].error && ok) {
-			g_propagate_error(error, g_steal_pointer(&jobs[i].error));
-			ok = FALSE;
-		}
-		g_clear_error(&jobs[i].error);
-	}
-	return ok;
+	return rota_parallel_ranges(size / ROTA_CRYPT_BLOCK, CHUNK_BLOCKS, encrypt_range, &job, error);
 }
 
 /* ---- the view ---- */

@@ -1,0 +1,14 @@
+/* parallel.h — splitting block-wise work (hashing, encryption) over the
+ * cores: [0, count) is cut into one contiguous range per worker. */
+#pragma once
+
+#include <glib.h>
+
+/* Processes [first, last) of the work; runs in a worker thread. */
+typedef gboolean (*RotaRangeFunc)(guint64 first, guint64 last, gpointer data, GError **error);
+
+/* Runs func over [0, count) on up to rota_worker_count() threads, each
+ * getting at least min_per_worker units (fewer threads for small work).
+ * Returns the first error (by range order). */
+gboolean rota_parallel_ranges(guint64 count, guint64 min_per_worker, RotaRangeFunc func, gpointer data,
+			      GError **error);
