@@ -1,5 +1,6 @@
 #!/bin/bash
-# run.sh — builds rota in release mode and runs the benchmarks (bench/bundle.sh),
+# run.sh — builds rota in release mode and runs the benchmarks (bench/bundle.sh,
+# then bench/install.sh and bench/adaptive.sh),
 # printing the markdown report on stdout. `make bench` calls this with
 # ROTA_BUILD_DIR set to the normal build directory.
 #
@@ -32,4 +33,14 @@ if [ -z "$build" ]; then
 fi
 ninja -C "$build" rota bench/verity_speed >&2
 
-ROTA_BUILD_DIR=$build exec bash "$src/bench/bundle.sh"
+ROTA_BUILD_DIR=$build bash "$src/bench/bundle.sh"
+
+# Install throughput (issue 3) and adaptive updates (issue 5): both need root
+# (loop-mounting for RAUC, nginx). BENCH_SKIP_INSTALL=1 / BENCH_SKIP_ADAPTIVE=1
+# leave them out; with BENCH_DIR set they work in subdirectories of it.
+if [ "${BENCH_SKIP_INSTALL:-0}" != 1 ]; then
+	ROTA_BUILD_DIR=$build BENCH_DIR=${BENCH_DIR:+$BENCH_DIR/install} BENCH_SIZE_MIB=1024 bash "$src/bench/install.sh"
+fi
+if [ "${BENCH_SKIP_ADAPTIVE:-0}" != 1 ]; then
+	ROTA_BUILD_DIR=$build BENCH_DIR=${BENCH_DIR:+$BENCH_DIR/adaptive} BENCH_SIZE_MIB=256 bash "$src/bench/adaptive.sh"
+fi

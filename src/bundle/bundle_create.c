@@ -334,25 +334,21 @@ static gboolean encrypt_payload(int fd, guint64 sqfs_size, RotaManifest *m, GErr
 	return ok;
 }
 
-/* The squashfs payload. Adaptive images are stored raw and 4 KiB aligned,
- * so that a device missing one chunk reads (or downloads) 4 KiB of payload,
- * not a whole compressed block; RAUC reads such images like any other. */
+/* The squashfs payload. With adaptive images (and no block size asked
+ * for) the squashfs blocks are 4 KiB, one per chunk: a device missing a
+ * chunk then reads (or downloads) one small compressed block instead of a
+ * whole 128 KiB one. RAUC reads such bundles like any other. */
 static gboolean write_payload(const gchar *workdir, int fd, const RotaManifest *m, const RotaSquashfsOptions *base,
 			      guint64 *out_size, GError **error)
 {
-	g_autoptr(GPtrArray) raw = g_ptr_array_new_with_free_func(g_free);
 	RotaSquashfsOptions opts = *base;
-	gboolean ok;
 
-	for (guint i = 0; i < m->images->len; i++) {
+	for (guint i = 0; i < m->images->len && !base->block_size_given; i++) {
 		RotaImage *img = m->images->pdata[i];
-		if (img->filename && g_strv_contains((const gchar *const *)img->adaptive, "block-hash-index"))
-			g_ptr_array_add(raw, g_strdup(img->filename));
+		if (g_strv_contains((const gchar *const *)img->adaptive, "block-hash-index"))
+			opts.block_size = ROTA_CHUNK;
 	}
-	g_ptr_array_add(raw, NULL);
-	opts.raw_files = (gchar **)raw->pdata;
-	ok = rota_squashfs_write_dir(workdir, fd, &opts, out_size, error);
-	return ok;
+	return rota_squashfs_write_dir(workdir, fd, &opts, out_size, error);
 }
 
 static gboolean write_bundle(const gchar *workdir, const gchar *inputdir, const gchar *bundle_path,

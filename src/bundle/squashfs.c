@@ -105,13 +105,12 @@ void rota_squashfs_options_init(RotaSquashfsOptions *opts)
 	opts->compressor = g_strdup("gzip");
 	opts->block_size = SQFS_DEFAULT_BLOCK_SIZE;
 	opts->pad_4k = TRUE;
-	opts->raw_files = NULL;
+	opts->block_size_given = FALSE;
 }
 
 void rota_squashfs_options_clear(RotaSquashfsOptions *opts)
 {
 	g_clear_pointer(&opts->compressor, g_free);
-	g_clear_pointer(&opts->raw_files, g_strfreev);
 }
 
 /* Creating a compressor is the only reliable test of whether this
@@ -227,6 +226,7 @@ gboolean rota_squashfs_options_parse_args(RotaSquashfsOptions *opts, const gchar
 			g_free(opts->compressor);
 			opts->compressor = g_strdup(argv[i]);
 		} else if (g_strcmp0(arg, "-b") == 0) {
+			opts->block_size_given = TRUE;
 			if (!parse_block_size(argv[++i], &opts->block_size, error))
 				return FALSE;
 		} else if (g_strcmp0(arg, "-nopad") == 0) {
@@ -526,8 +526,6 @@ typedef struct {
 	guint16 root_id_idx;
 	guint32 block_size;
 	guint8 *buf;
-	const gchar *srcdir;
-	gchar **raw_files;  /* top-level names stored raw and aligned */
 } Writer;
 
 static gboolean writer_fail(Writer *w, int err, GError **error, const gchar *what)
@@ -541,18 +539,6 @@ static gboolean writer_fail(Writer *w, int err, GError **error, const gchar *wha
 	return FALSE;
 }
 
-/* Raw files keep their bytes as they are, start on a 4 KiB boundary and
- * end in a full data block instead of a shared fragment. */
-static int raw_flags(const Writer *w, const WNode *node)
-{
-	for (gchar **f = w->raw_files; f && *f; f++) {
-		g_autofree gchar *path = g_build_filename(w->srcdir, *f, NULL);
-		if (g_str_equal(path, node->path))
-			return SQFS_BLK_DONT_COMPRESS | SQFS_BLK_DONT_FRAGMENT | SQFS_BLK_ALIGN;
-	}
-	return 0;
-}
-
 static gboolean pack_file_data(Writer *w, WNode *node, GError **error)
 {
 	int fd = open(node->path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
@@ -562,7 +548,7 @@ static gboolean pack_file_data(Writer *w, WNode *node, GError **error)
 		g_set_error(error, ROTA_ERROR, ROTA_ERROR_IO, "cannot open '%s': %s", node->path, g_strerror(errno));
 		return FALSE;
 	}
-	err = sqfs_block_processor_begin_file(w->proc, &node->inode, NULL, raw_flags(w, node));
+	err = sqfs_block_processor_begin_file(w->proc, &node->inode, NULL, 0);
 	while (err == 0) {
 		ssize_t n = read(fd, w->buf, w->block_size);
 
@@ -897,8 +883,6 @@ gboolean rota_squashfs_write_dir(const gchar *srcdir, int fd, const RotaSquashfs
 	file = fd_file_new(fd);
 	w.file = file;
 	w.block_size = opts->block_size;
-	w.srcdir = srcdir;
-	w.raw_files = opts->raw_files;
 	if (!create_compressors(opts, id, &cmp, &uncmp, error))
 		return FALSE;
 	w.cmp = cmp;

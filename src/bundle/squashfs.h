@@ -15,10 +15,7 @@ typedef struct {
 	gchar *compressor;   /* "gzip" (default, like mksquashfs), "xz", "zstd", "lz4", "lzo" */
 	guint32 block_size;  /* default 131072, power of two, 4096..1048576 */
 	gboolean pad_4k;     /* pad the image to a multiple of 4096 (default TRUE) */
-	/* Top-level files stored uncompressed, 4096-aligned and without a
-	 * fragment (adaptive images): any 4 KiB chunk of them is then one 4 KiB
-	 * block of the payload, which a reader can fetch alone. */
-	gchar **raw_files;
+	gboolean block_size_given; /* -b was among the arguments */
 } RotaSquashfsOptions;
 
 void rota_squashfs_options_init(RotaSquashfsOptions *opts);

@@ -3,6 +3,7 @@
  * Raw copies run as a two-stage pipeline: a reader thread pulls the image
  * through the view stack (verity check, decompression) while the calling
  * thread writes; then the written bytes are read back and hashed. */
+#define _GNU_SOURCE /* sync_file_range */
 #include "slot_writer.h"
 
 #include <archive.h>
@@ -149,10 +150,107 @@ static int open_slot_device(const RotaSlot *slot, GError **error)
 	return fd;
 }
 
+/* Reading back what was written, while the copy goes on: each written
+ * range is flushed to the device, dropped from the page cache and read
+ * again by a third thread that hashes the slot in order. */
+typedef struct {
+	int fd;              /* the slot, read-only */
+	const gchar *what;
+	GAsyncQueue *ranges; /* Range*, len 0 = end */
+	EVP_MD_CTX *md;
+	GError *error;
+	GThread *thread;
+} Readback;
+
+typedef struct {
+	guint64 off;
+	gsize len;
+} Range;
+
+static gpointer readback_thread(gpointer data)
+{
+	Readback *rb = data;
+	g_autofree guint8 *buf = NULL;
+	gsize buf_len = 0;
+
+	for (;;) {
+		g_autofree Range *r = g_async_queue_pop(rb->ranges);
+		if (r->len == 0)
+			break;
+		if (rb->error)
+			continue; /* drain */
+		if (r->len > buf_len) {
+			g_free(buf);
+			buf = g_malloc(r->len);
+			buf_len = r->len;
+		}
+		if (rota_pread_exact(rb->fd, buf, r->len, r->off, rb->what, &rb->error))
+			EVP_DigestUpdate(rb->md, buf, r->len);
+	}
+	return NULL;
+}
+
+static gboolean readback_start(Readback *rb, const gchar *device, GError **error)
+{
+	rb->fd = open(device, O_RDONLY | O_CLOEXEC);
+	if (rb->fd < 0) {
+		int err = errno;
+		g_set_error(error, ROTA_ERROR, ROTA_ERROR_IO, "cannot open %s to read it back: %s", device, g_strerror(err));
+		return FALSE;
+	}
+	rb->what = device;
+	rb->ranges = g_async_queue_new();
+	rb->md = EVP_MD_CTX_new();
+	EVP_DigestInit_ex(rb->md, EVP_sha256(), NULL);
+	rb->thread = g_thread_new("rota-readback", readback_thread, rb);
+	return TRUE;
+}
+
+/* Hands a written range to the read-back once it is on the device. */
+static void readback_queue(Readback *rb, int wfd, guint64 off, gsize len)
+{
+	Range *r = g_new(Range, 1);
+
+	sync_file_range(wfd, (off_t)off, (off_t)len,
+			SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE | SYNC_FILE_RANGE_WAIT_AFTER);
+	/* Read what the device holds, not what the page cache remembers. */
+	posix_fadvise(wfd, (off_t)off, (off_t)len, POSIX_FADV_DONTNEED);
+	r->off = off;
+	r->len = len;
+	g_async_queue_push(rb->ranges, r);
+}
+
+/* Ends the read-back and compares the digest with expected (hex). */
+static gboolean readback_finish(Readback *rb, const RotaSlot *slot, const gchar *expected, GError **error)
+{
+	guint8 digest[32];
+	g_autofree gchar *hex = NULL;
+	gboolean ok;
+
+	g_async_queue_push(rb->ranges, g_new0(Range, 1));
+	g_thread_join(rb->thread);
+	EVP_DigestFinal_ex(rb->md, digest, NULL);
+	EVP_MD_CTX_free(rb->md);
+	g_async_queue_unref(rb->ranges);
+	close(rb->fd);
+	if (rb->error) {
+		g_propagate_error(error, rb->error);
+		return FALSE;
+	}
+	hex = rota_hex_encode(digest, 32);
+	ok = g_strcmp0(hex, expected) == 0;
+	if (!ok)
+		g_set_error(error, ROTA_ERROR, ROTA_ERROR_CORRUPT,
+			    "slot %s: written data does not match the image (sha256 %s, expected %s)", slot->name, hex,
+			    expected);
+	return ok;
+}
+
 /* Copies size bytes of src to the start of fd, reading and writing in
- * parallel. Progress is reported as bytes written of progress_total. */
-static gboolean copy_view(RotaView *src, int fd, const gchar *what, RotaProgress *progress, guint64 progress_total,
-			  GError **error)
+ * parallel, and reading back with rb when given. Progress is reported as
+ * bytes written of progress_total. */
+static gboolean copy_view(RotaView *src, int fd, const gchar *what, Readback *rb, RotaProgress *progress,
+			  guint64 progress_total, GError **error)
 {
 	Pipeline p = {.src = src, .size = rota_view_get_size(src), .chunk = chunk_size_for(rota_view_get_size(src))};
 	g_autofree Chunk *chunks = g_new0(Chunk, COPY_BUFFERS);
@@ -177,6 +275,8 @@ static gboolean copy_view(RotaView *src, int fd, const gchar *what, RotaProgress
 			ok = FALSE;
 			g_atomic_int_set(&p.stop, 1);
 		}
+		if (ok && rb)
+			readback_queue(rb, fd, c->off, c->len);
 		written += c->len;
 		if (ok)
 			rota_progress_set_fraction_fine(progress, written, progress_total, PROGRESS_MIN_STEP);
@@ -247,10 +347,14 @@ static gboolean verify_written(const RotaSlot *slot, guint64 size, const gchar *
 	return TRUE;
 }
 
-/* progress_total: the denominator for copy_view's progress. */
+/* Copies src into the slot. With sha256, the slot is read back while the
+ * copy runs and must hash to it. progress_total: the denominator for
+ * copy_view's progress. */
 static gboolean write_raw(RotaView *src, RotaSlot *slot, guint64 expected_size, const gchar *sha256,
 			  RotaProgress *progress, guint64 progress_total, GError **error)
 {
+	Readback rb = {0};
+	g_autoptr(GError) rb_error = NULL;
 	int fd;
 	gboolean ok;
 
@@ -263,9 +367,12 @@ static gboolean write_raw(RotaView *src, RotaSlot *slot, guint64 expected_size, 
 	fd = open_slot_device(slot, error);
 	if (fd < 0)
 		return FALSE;
-	ok = check_device_size(fd, slot, expected_size, error) && copy_view(src, fd, slot->device, progress, progress_total, error);
+	ok = check_device_size(fd, slot, expected_size, error) && (!sha256 || readback_start(&rb, slot->device, error));
+	ok = ok && copy_view(src, fd, slot->device, sha256 ? &rb : NULL, progress, progress_total, error);
 	close(fd);
-	return ok && (!sha256 || verify_written(slot, expected_size, sha256, NULL, error));
+	if (rb.thread && !readback_finish(&rb, slot, sha256, ok ? error : &rb_error))
+		ok = FALSE;
+	return ok;
 }
 
 /* ---- adaptive writes ---- */
@@ -355,11 +462,12 @@ static gboolean write_image(RotaWriteJob *job, RotaView *src, GError **error)
 		if (!adaptive)
 			g_warning("Continuing after adaptive mode error: %s", local->message);
 	}
-	/* A full copy is the first half of the step, its read-back the second;
-	 * the adaptive writer reports its own progress for the whole step. */
-	if (!adaptive && !write_raw(src, job->slot, job->image->size, NULL, job->progress, 2 * job->image->size, error))
+	/* A full copy reads the slot back as it goes; adaptive writes skip and
+	 * reorder chunks, so their slot is read back afterwards. */
+	if (!adaptive && !write_raw(src, job->slot, job->image->size, job->image->sha256, job->progress,
+				    job->image->size, error))
 		return FALSE;
-	if (!verify_written(job->slot, job->image->size, job->image->sha256, adaptive ? NULL : job->progress, error))
+	if (adaptive && !verify_written(job->slot, job->image->size, job->image->sha256, NULL, error))
 		return FALSE;
 	g_clear_error(&local);
 	if (index && !rota_hash_index_store(job->hooks->ctx, job->slot, job->image->sha256, index, &local))

@@ -14,7 +14,6 @@
 #include "net/fetch_protocol.h"
 
 #define TAIL_BYTES (64u << 10)      /* trailer + CMS of any usual bundle in the first request */
-#define MIN_WINDOW (64u << 10)
 #define MAX_WINDOW (1u << 20)       /* bounds the overshoot at the end of a sequential run */
 #define CACHE_BYTES (8u << 20)
 #define N_STREAMS 4                 /* data, hash tree, squashfs tables, one spare */
@@ -181,12 +180,25 @@ static gboolean finish_pending(HttpView *self, gboolean chain, GError **error)
 	return !chain || read_ahead(self, s, error);
 }
 
-/* The stream that a miss at off continues, or NULL. */
+static gboolean range_needed(HttpView *self, guint64 off, gsize len)
+{
+	for (guint64 b = off / NEEDED_BLOCK; len && b <= (off + len - 1) / NEEDED_BLOCK; b++) {
+		if (!(self->needed_map[b / 8] & (1u << (b % 8))))
+			return FALSE;
+	}
+	return TRUE;
+}
+
+/* The stream that a miss at off continues, or NULL. A stream only counts as
+ * sequential when its reader used all of its last window: scattered reads
+ * (adaptive updates fetching single chunks) that happen to touch the end of
+ * an earlier fetch must not start a read-ahead they would mostly waste. */
 static Stream *continued_stream(HttpView *self, guint64 off)
 {
 	for (guint i = 0; i < N_STREAMS; i++) {
-		if (self->streams[i].window && self->streams[i].next == off)
-			return &self->streams[i];
+		Stream *s = &self->streams[i];
+		if (s->window && s->next == off && s->next >= s->window && range_needed(self, s->next - s->window, s->window))
+			return s;
 	}
 	return NULL;
 }
@@ -214,8 +226,10 @@ static gboolean fetch_miss(HttpView *self, guint64 off, guint8 *buf, gsize len, 
 
 	*done = 0;
 	if (!s) {
+		/* A new stream fetches what was asked; windows grow only once
+		 * reads prove sequential. */
 		s = oldest_stream(self);
-		s->window = MIN_WINDOW / 2;
+		s->window = MAX(len, 4096) / 2;
 	}
 	window = MIN(s->window * 2, (gsize)MAX_WINDOW);
 	s->used = ++self->tick;
