@@ -31,6 +31,7 @@ typedef struct {
 typedef struct {
 	guint64 next;  /* end of the last range fetched for this stream */
 	gsize window;  /* size of that range */
+	guint64 start; /* where the stream's contiguous reads began */
 	guint64 used;
 } Stream;
 
@@ -189,11 +190,8 @@ static gboolean range_needed(HttpView *self, guint64 off, gsize len)
 	return TRUE;
 }
 
-/* The stream that a miss at off continues, or NULL. A stream only counts as
- * sequential when its reader used all of its last window: scattered reads
- * (adaptive updates fetching single chunks) that happen to touch the end of
- * an earlier fetch must not start a read-ahead they would mostly waste. */
-static Stream *continued_stream(HttpView *self, guint64 off)
+/* The stream whose last fetch ends at off and was read completely, or NULL. */
+static Stream *adjacent_stream(HttpView *self, guint64 off)
 {
 	for (guint i = 0; i < N_STREAMS; i++) {
 		Stream *s = &self->streams[i];
@@ -201,6 +199,16 @@ static Stream *continued_stream(HttpView *self, guint64 off)
 			return s;
 	}
 	return NULL;
+}
+
+/* Reading ahead in the background needs evidence: SEQUENTIAL_EVIDENCE
+ * contiguous bytes read in full. Scattered reads (adaptive updates fetching
+ * runs of missing chunks) must not start read-ahead they would mostly waste. */
+#define SEQUENTIAL_EVIDENCE (256u << 10)
+
+static gboolean is_sequential(const Stream *s)
+{
+	return s && s->next - s->start >= SEQUENTIAL_EVIDENCE;
 }
 
 static Stream *oldest_stream(HttpView *self)
@@ -218,20 +226,23 @@ static Stream *oldest_stream(HttpView *self)
  * reads a large request straight into buf. *done = bytes of buf filled. */
 static gboolean fetch_miss(HttpView *self, guint64 off, guint8 *buf, gsize len, gsize *done, GError **error)
 {
-	Stream *s = continued_stream(self, off);
-	gboolean sequential = s != NULL;
+	Stream *s = adjacent_stream(self, off);
+	gboolean adjacent = s != NULL;
+	gboolean sequential = is_sequential(s);
 	guint64 limit = next_cached(self, off);
 	gsize window;
 	g_autofree guint8 *data = NULL;
 
 	*done = 0;
 	if (!s) {
-		/* A new stream fetches what was asked; windows grow only once
-		 * reads prove sequential. */
 		s = oldest_stream(self);
-		s->window = MAX(len, 4096) / 2;
+		s->start = off;
 	}
-	window = MIN(s->window * 2, (gsize)MAX_WINDOW);
+	/* A new stream fetches exactly what was asked; each fully read fetch
+	 * that the next read continues doubles the next one (a run of n bytes
+	 * costs O(log n) requests and at most its own size in excess), and only
+	 * a proven sequential stream also reads ahead in the background. */
+	window = adjacent ? MIN(s->window * 2, (gsize)MAX_WINDOW) : len;
 	s->used = ++self->tick;
 	g_debug("%s: miss at %" G_GUINT64_FORMAT "+%" G_GSIZE_FORMAT " (%s)", self->base.name, off, len,
 		sequential ? "sequential" : "new stream");
