@@ -152,6 +152,17 @@ static EfiEntry *efi_find_by_bootname(EfiListing *listing, const gchar *bootname
 	return NULL;
 }
 
+/* The current listing and the entry labelled bootname (*entry), or NULL. */
+static EfiListing *efi_read_entry(const gchar *bootname, const gchar *doing, EfiEntry **entry, GError **error)
+{
+	g_autoptr(EfiListing) listing = efi_read(doing, error);
+
+	if (!listing)
+		return NULL;
+	*entry = efi_find_by_bootname(listing, bootname, doing, error);
+	return *entry ? g_steal_pointer(&listing) : NULL;
+}
+
 static gboolean efi_run_set(const gchar *option, const gchar *value, const gchar *doing, GError **error)
 {
 	const gchar *argv[] = {EFI_TOOL, option, value, NULL};
@@ -179,14 +190,11 @@ static gboolean efi_mark_good(EfiListing *listing, EfiEntry *entry, const gchar 
 static gboolean efi_get_state(RotaBootloader *bl, const gchar *bootname, gboolean *good, GError **error)
 {
 	g_autofree gchar *doing = g_strdup_printf("getting the state of '%s'", bootname);
-	g_autoptr(EfiListing) listing = efi_read(doing, error);
-	EfiEntry *entry;
+	EfiEntry *entry = NULL;
+	g_autoptr(EfiListing) listing = efi_read_entry(bootname, doing, &entry, error);
 
 	(void)bl;
 	if (!listing)
-		return FALSE;
-	entry = efi_find_by_bootname(listing, bootname, doing, error);
-	if (!entry)
 		return FALSE;
 	*good = FALSE;
 	for (gchar **n = listing->boot_order; *n; n++) {
@@ -199,15 +207,12 @@ static gboolean efi_get_state(RotaBootloader *bl, const gchar *bootname, gboolea
 static gboolean efi_set_state(RotaBootloader *bl, const gchar *bootname, gboolean good, GError **error)
 {
 	g_autofree gchar *doing = g_strdup_printf("marking '%s' %s", bootname, good ? "good" : "bad");
-	g_autoptr(EfiListing) listing = efi_read(doing, error);
+	EfiEntry *entry = NULL;
+	g_autoptr(EfiListing) listing = efi_read_entry(bootname, doing, &entry, error);
 	g_auto(GStrv) rest = NULL;
-	EfiEntry *entry;
 
 	(void)bl;
 	if (!listing)
-		return FALSE;
-	entry = efi_find_by_bootname(listing, bootname, doing, error);
-	if (!entry)
 		return FALSE;
 	if (good)
 		return efi_mark_good(listing, entry, doing, error);
@@ -247,13 +252,10 @@ static gchar *efi_get_primary(RotaBootloader *bl, GError **error)
 static gboolean efi_set_primary(RotaBootloader *bl, const gchar *bootname, GError **error)
 {
 	g_autofree gchar *doing = g_strdup_printf("marking '%s' primary", bootname);
-	g_autoptr(EfiListing) listing = efi_read(doing, error);
-	EfiEntry *entry;
+	EfiEntry *entry = NULL;
+	g_autoptr(EfiListing) listing = efi_read_entry(bootname, doing, &entry, error);
 
 	if (!listing)
-		return FALSE;
-	entry = efi_find_by_bootname(listing, bootname, doing, error);
-	if (!entry)
 		return FALSE;
 	/* BootNext is one-shot: if the new slot fails to boot, the firmware
 	 * falls back to the unchanged BootOrder. */
