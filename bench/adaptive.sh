@@ -24,6 +24,8 @@
 set -euo pipefail
 
 src=$(cd "$(dirname "$0")/.." && pwd)
+# shellcheck source=bench/lib.sh
+. "$src/bench/lib.sh"
 build=${ROTA_BUILD_DIR:-$src/build-release}
 rota=${ROTA:-$build/rota}
 work=${BENCH_DIR:-/tmp/rota-adaptive-bench}
@@ -132,33 +134,8 @@ served_since() { tail -n +"$(($1 + 1))" "$ng/access.log" | awk '{b += $1; n++} E
 sys=$work/sys
 reset_device() {
 	rm -rf "$sys"
-	mkdir -p "$sys/data" "$sys/mnt"
+	make_ab_system "$sys" "$pki/keyring.pem" "$img_size"
 	cp "$v1" "$sys/rootfs.0.img"
-	truncate -s "$img_size" "$sys/rootfs.1.img"
-	grub-editenv "$sys/grubenv" create
-	grub-editenv "$sys/grubenv" set ORDER="A B" A_OK=1 A_TRY=0 B_OK=1 B_TRY=0
-	echo "rauc.slot=A" >"$sys/cmdline"
-	cat >"$sys/system.conf" <<EOF
-[system]
-compatible=rota-bench
-bootloader=grub
-grubenv=$sys/grubenv
-data-directory=$sys/data
-mountprefix=$sys/mnt
-
-[keyring]
-path=$pki/keyring.pem
-
-[slot.rootfs.0]
-device=$sys/rootfs.0.img
-type=raw
-bootname=A
-
-[slot.rootfs.1]
-device=$sys/rootfs.1.img
-type=raw
-bootname=B
-EOF
 }
 
 # rota_streamed NAME: streamed install of www/NAME.raucb; sets r_wire

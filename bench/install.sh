@@ -27,6 +27,8 @@
 set -euo pipefail
 
 src=$(cd "$(dirname "$0")/.." && pwd)
+# shellcheck source=bench/lib.sh
+. "$src/bench/lib.sh"
 build=${ROTA_BUILD_DIR:-$src/build-release}
 rota=${ROTA:-$build/rota}
 work=${BENCH_DIR:-/tmp/rota-install-bench}
@@ -90,33 +92,7 @@ make_bundle verity "$lz4" "-comp lz4"
 # ---- a file-backed A/B system ----
 sys=$work/sys
 rm -rf "$sys"
-mkdir -p "$sys/data" "$sys/mnt"
-for s in 0 1; do truncate -s "$img_size" "$sys/rootfs.$s.img"; done
-grub-editenv "$sys/grubenv" create
-reset_grub() { grub-editenv "$sys/grubenv" set ORDER="A B" A_OK=1 A_TRY=0 B_OK=1 B_TRY=0; }
-reset_grub
-echo "rauc.slot=A" >"$sys/cmdline"
-cat >"$sys/system.conf" <<EOF
-[system]
-compatible=rota-bench
-bootloader=grub
-grubenv=$sys/grubenv
-data-directory=$sys/data
-mountprefix=$sys/mnt
-
-[keyring]
-path=$pki/keyring.pem
-
-[slot.rootfs.0]
-device=$sys/rootfs.0.img
-type=raw
-bootname=A
-
-[slot.rootfs.1]
-device=$sys/rootfs.1.img
-type=raw
-bootname=B
-EOF
+make_ab_system "$sys" "$pki/keyring.pem" "$img_size"
 target=$sys/rootfs.1.img
 
 # ---- the limit ----

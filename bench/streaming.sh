@@ -12,6 +12,8 @@
 set -euo pipefail
 
 src=$(cd "$(dirname "$0")/.." && pwd)
+# shellcheck source=bench/lib.sh
+. "$src/bench/lib.sh"
 build=${ROTA_BUILD_DIR:-$src/build}
 rota=$build/rota
 size_mib=${BENCH_SIZE_MIB:-256}
@@ -58,32 +60,7 @@ bundle_size=$(stat -c %s "$bundle")
 
 # ---- a file-backed A/B system (grub stand-in) ----
 sys=$work/sys
-for s in 0 1; do truncate -s $(((size_mib + 8) << 20)) "$sys/rootfs.$s.img"; done
-grub-editenv "$sys/grubenv" create
-reset_grub() { grub-editenv "$sys/grubenv" set ORDER="A B" A_OK=1 A_TRY=0 B_OK=1 B_TRY=0; }
-reset_grub
-echo "rauc.slot=A" >"$sys/cmdline"
-cat >"$sys/system.conf" <<EOF
-[system]
-compatible=rota-bench
-bootloader=grub
-grubenv=$sys/grubenv
-data-directory=$sys/data
-mountprefix=$sys/mnt
-
-[keyring]
-path=$work/pki/keyring.pem
-
-[slot.rootfs.0]
-device=$sys/rootfs.0.img
-type=raw
-bootname=A
-
-[slot.rootfs.1]
-device=$sys/rootfs.1.img
-type=raw
-bootname=B
-EOF
+make_ab_system "$sys" "$work/pki/keyring.pem" $(((size_mib + 8) << 20))
 
 # ---- nginx on all addresses of a free port ----
 port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("", 0)); print(s.getsockname()[1])')
