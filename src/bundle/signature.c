@@ -1092,15 +1092,6 @@ static gboolean cms_has_recipient(CMS_ContentInfo *ci, X509 *cert)
 	return FALSE;
 }
 
-gint rota_cms_count_recipients(GBytes *cms)
-{
-	g_autoptr(CMS_ContentInfo) ci = cms_parse(cms, NULL);
-
-	if (!ci || cms_type(ci) != NID_pkcs7_enveloped)
-		return -1;
-	return sk_CMS_RecipientInfo_num(CMS_get0_RecipientInfos(ci));
-}
-
 GBytes *rota_cms_decrypt(GBytes *enveloped, const gchar *key, const gchar *cert, GError **error)
 {
 	g_autoptr(CMS_ContentInfo) ci = cms_parse(enveloped, error);

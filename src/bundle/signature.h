@@ -79,6 +79,3 @@ GBytes *rota_cms_encrypt(GBytes *signed_cms, gchar **recipient_files, guint *out
  * certificate (which also tells whether this device is a recipient at
  * all). Returns the inner DER SignedData. */
 GBytes *rota_cms_decrypt(GBytes *enveloped, const gchar *key, const gchar *cert, GError **error);
-
-/* Number of recipients of an EnvelopedData, or -1 if cms is not one. */
-gint rota_cms_count_recipients(GBytes *cms);
