@@ -1063,6 +1063,7 @@ struct _RotaSquashfs {
 	sqfs_dir_reader_t *dir;
 	sqfs_id_table_t *ids;
 	GHashTable *inodes; /* path → sqfs_inode_generic_t*, repeated reads skip the lookup */
+	GPtrArray *spare;   /* idle ReadCtx* for file data: concurrent reads decode in parallel */
 };
 
 static ReadCtx *read_ctx_new(RotaView *view, const sqfs_super_t *super, GError **error)
@@ -1112,6 +1113,7 @@ void rota_squashfs_free(RotaSquashfs *sqfs)
 	if (sqfs->dir != NULL)
 		sqfs_destroy(sqfs->dir);
 	g_clear_pointer(&sqfs->ctx, read_ctx_free);
+	g_clear_pointer(&sqfs->spare, g_ptr_array_unref);
 	g_mutex_clear(&sqfs->lock);
 	g_clear_pointer(&sqfs->view, rota_view_unref);
 	g_free(sqfs);
@@ -1146,6 +1148,7 @@ RotaSquashfs *rota_squashfs_open(RotaView *view, GError **error)
 	g_mutex_init(&sqfs->lock);
 	sqfs->view = rota_view_ref(view);
 	sqfs->inodes = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, sqfs_free);
+	sqfs->spare = g_ptr_array_new_with_free_func((GDestroyNotify)read_ctx_free);
 	if (!read_superblock(sqfs, error))
 		return NULL;
 	sqfs->ctx = read_ctx_new(view, &sqfs->super, error);
@@ -1252,13 +1255,39 @@ gboolean rota_squashfs_file_size(RotaSquashfs *sqfs, const gchar *path, guint64 
 	return TRUE;
 }
 
+/* A data-reading context of its own for the calling thread: libsquashfs
+ * readers are not thread-safe, and one shared reader would serialize the
+ * decompression of concurrent reads (an install's reader threads). */
+static ReadCtx *take_read_ctx(RotaSquashfs *sqfs, GError **error)
+{
+	ReadCtx *ctx = NULL;
+
+	g_mutex_lock(&sqfs->lock);
+	if (sqfs->spare->len)
+		ctx = g_ptr_array_steal_index_fast(sqfs->spare, sqfs->spare->len - 1);
+	g_mutex_unlock(&sqfs->lock);
+	return ctx ? ctx : read_ctx_new(sqfs->view, &sqfs->super, error);
+}
+
+static void return_read_ctx(RotaSquashfs *sqfs, ReadCtx *ctx)
+{
+	g_mutex_lock(&sqfs->lock);
+	g_ptr_array_add(sqfs->spare, ctx);
+	g_mutex_unlock(&sqfs->lock);
+}
+
 gboolean rota_squashfs_read_file(RotaSquashfs *sqfs, const gchar *path, guint64 off, void *buf, gsize len,
 				 GError **error)
 {
-	g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&sqfs->lock);
-	const sqfs_inode_generic_t *inode = lookup_file_locked(sqfs, path, error);
+	const sqfs_inode_generic_t *inode;
 	guint64 size, end;
+	ReadCtx *ctx;
+	gboolean ok = TRUE;
 
+	/* Inodes stay in the cache until the image is closed. */
+	g_mutex_lock(&sqfs->lock);
+	inode = lookup_file_locked(sqfs, path, error);
+	g_mutex_unlock(&sqfs->lock);
 	if (inode == NULL)
 		return FALSE;
 	size = inode_file_size(inode);
@@ -1269,22 +1298,27 @@ gboolean rota_squashfs_read_file(RotaSquashfs *sqfs, const gchar *path, guint64 
 			    rota_view_get_name(sqfs->view), len, off, path, size);
 		return FALSE;
 	}
-	while (len > 0) {
+	ctx = take_read_ctx(sqfs, error);
+	if (!ctx)
+		return FALSE;
+	while (ok && len > 0) {
 		/* sqfs_data_reader_read returns a signed 32-bit count. */
 		sqfs_u32 chunk = (sqfs_u32)MIN(len, (gsize)1 << 30);
-		sqfs_s32 n = sqfs_data_reader_read(sqfs->ctx->data, inode, off, buf, chunk);
+		sqfs_s32 n = sqfs_data_reader_read(ctx->data, inode, off, buf, chunk);
 
 		if (n <= 0 || (sqfs_u32)n != chunk) {
 			g_autofree gchar *context = g_strdup_printf(
 				"%s: reading '%s' at offset %" G_GUINT64_FORMAT, rota_view_get_name(sqfs->view), path, off);
-			set_read_error(error, sqfs->ctx->file, n < 0 ? n : SQFS_ERROR_CORRUPTED, context);
-			return FALSE;
+			set_read_error(error, ctx->file, n < 0 ? n : SQFS_ERROR_CORRUPTED, context);
+			ok = FALSE;
+			break;
 		}
 		off += chunk;
 		len -= chunk;
 		buf = (guint8 *)buf + chunk;
 	}
-	return TRUE;
+	return_read_ctx(sqfs, ctx);
+	return ok;
 }
 
 GBytes *rota_squashfs_load_file(RotaSquashfs *sqfs, const gchar *path, gsize max_size, GError **error)

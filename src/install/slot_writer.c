@@ -84,7 +84,9 @@ typedef struct {
 	guint64 size;
 	gsize chunk;
 	GAsyncQueue *free_q; /* empty buffers */
-	GAsyncQueue *full_q; /* Chunk*, NULL-data chunk = end or error */
+	GAsyncQueue *full_q; /* Chunk*, NULL-data chunk = one reader finished */
+	GMutex lock;         /* guards next and error */
+	guint64 next;        /* offset of the next chunk to read */
 	GError *error;
 	gint stop;
 } Pipeline;
@@ -95,23 +97,70 @@ typedef struct {
 	gsize len;
 } Chunk;
 
+#define READERS 2 /* reading through the view stack decompresses: use both cores */
+
 static gpointer reader_thread(gpointer data)
 {
 	Pipeline *p = data;
 
-	for (guint64 off = 0; off < p->size && !g_atomic_int_get(&p->stop);) {
-		Chunk *c = g_async_queue_pop(p->free_q);
+	while (!g_atomic_int_get(&p->stop)) {
+		Chunk *c;
+		GError *local = NULL;
+		guint64 off;
+
+		/* A buffer first, then an offset: the chunk the writer waits for
+		 * must never wait for a buffer held by chunks behind it. */
+		c = g_async_queue_pop(p->free_q);
+		g_mutex_lock(&p->lock);
+		off = p->next;
+		p->next = MIN(p->size, p->next + p->chunk);
+		g_mutex_unlock(&p->lock);
+		if (off >= p->size) {
+			g_async_queue_push(p->free_q, c);
+			break;
+		}
 		c->off = off;
 		c->len = (gsize)MIN((guint64)p->chunk, p->size - off);
-		if (!rota_view_read_at(p->src, off, c->data, c->len, &p->error)) {
+		if (!rota_view_read_at(p->src, off, c->data, c->len, &local)) {
+			g_mutex_lock(&p->lock);
+			if (!p->error)
+				p->error = local;
+			else
+				g_error_free(local);
+			g_mutex_unlock(&p->lock);
+			g_atomic_int_set(&p->stop, 1);
 			g_async_queue_push(p->free_q, c);
 			break;
 		}
 		g_async_queue_push(p->full_q, c);
-		off += c->len;
 	}
-	g_async_queue_push(p->full_q, g_new0(Chunk, 1)); /* end marker */
+	g_async_queue_push(p->full_q, g_new0(Chunk, 1)); /* this reader is done */
 	return NULL;
+}
+
+/* The next chunk in file order: readers finish out of order, but the slot
+ * is written, and read back, front to back. NULL when all readers ended. */
+static Chunk *next_in_order(Pipeline *p, GPtrArray *early, guint64 expect, guint *running)
+{
+	for (;;) {
+		Chunk *c;
+		for (guint i = 0; i < early->len; i++) {
+			c = early->pdata[i];
+			if (c->off == expect)
+				return g_ptr_array_steal_index_fast(early, i);
+		}
+		if (*running == 0)
+			return NULL;
+		c = g_async_queue_pop(p->full_q);
+		if (!c->data) {
+			g_free(c);
+			(*running)--;
+		} else if (c->off == expect) {
+			return c;
+		} else {
+			g_ptr_array_add(early, c);
+		}
+	}
 }
 
 static gboolean check_device_size(int fd, const RotaSlot *slot, guint64 size, GError **error)
@@ -254,23 +303,23 @@ static gboolean copy_view(RotaView *src, int fd, const gchar *what, Readback *rb
 {
 	Pipeline p = {.src = src, .size = rota_view_get_size(src), .chunk = chunk_size_for(rota_view_get_size(src))};
 	g_autofree Chunk *chunks = g_new0(Chunk, COPY_BUFFERS);
-	GThread *thread;
+	g_autoptr(GPtrArray) early = g_ptr_array_new();
+	GThread *threads[READERS];
+	guint running = READERS;
 	gboolean ok = TRUE;
 	guint64 written = 0;
+	Chunk *c;
 
 	p.free_q = g_async_queue_new();
 	p.full_q = g_async_queue_new();
+	g_mutex_init(&p.lock);
 	for (guint i = 0; i < COPY_BUFFERS; i++) {
 		chunks[i].data = g_malloc(p.chunk);
 		g_async_queue_push(p.free_q, &chunks[i]);
 	}
-	thread = g_thread_new("rota-read", reader_thread, &p);
-	for (;;) {
-		Chunk *c = g_async_queue_pop(p.full_q);
-		if (!c->data) {
-			g_free(c);
-			break;
-		}
+	for (guint i = 0; i < READERS; i++)
+		threads[i] = g_thread_new("rota-read", reader_thread, &p);
+	while ((c = next_in_order(&p, early, written, &running)) != NULL) {
 		if (ok && !rota_pwrite_exact(fd, c->data, c->len, c->off, what, error)) {
 			ok = FALSE;
 			g_atomic_int_set(&p.stop, 1);
@@ -282,13 +331,14 @@ static gboolean copy_view(RotaView *src, int fd, const gchar *what, Readback *rb
 			rota_progress_set_fraction_fine(progress, written, progress_total, PROGRESS_MIN_STEP);
 		g_async_queue_push(p.free_q, c);
 	}
-	g_thread_join(thread);
+	for (guint i = 0; i < READERS; i++)
+		g_thread_join(threads[i]);
 	if (ok && p.error) {
-		g_propagate_error(error, p.error);
-		p.error = NULL;
+		g_propagate_error(error, g_steal_pointer(&p.error));
 		ok = FALSE;
 	}
 	g_clear_error(&p.error);
+	g_mutex_clear(&p.lock);
 	for (guint i = 0; i < COPY_BUFFERS; i++)
 		g_free(chunks[i].data);
 	g_async_queue_unref(p.free_q);
