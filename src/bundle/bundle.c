@@ -137,6 +137,11 @@ static gboolean load_plain(RotaBundle *b, const RotaKeyring *keyring, GError **e
 	}
 	if (keyring) {
 		g_auto(Mapping) map = {0};
+		/* The signature covers the payload as hashed now; it is read again
+		 * later, so nobody else may be able to change the file (RAUC's
+		 * "exclusive access" rule for plain bundles). */
+		if (!rota_file_view_check_private(b->file, error))
+			return FALSE;
 		if (!map_fd(rota_file_view_get_fd(b->file), b->payload_size, b->path, &map, error))
 			return FALSE;
 		if (!rota_cms_verify(b->signed_cms, map.addr, map.len, keyring, NULL, &b->chain, error)) {

@@ -9,6 +9,7 @@
 #include <glib/gstdio.h>
 #include <openssl/evp.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "common/util.h"
@@ -217,9 +218,12 @@ static gboolean open_sources(Adaptive *a, GError **error)
 {
 	RotaAdaptiveJob *job = a->job;
 	g_autoptr(GBytes) target_index = NULL;
+	struct stat st;
 	int rfd;
 
-	a->fd = open(job->target->device, O_RDWR | O_CLOEXEC);
+	/* O_EXCL on a block device fails while it is mounted, as for full copies. */
+	a->fd = open(job->target->device,
+		     O_RDWR | O_CLOEXEC | (stat(job->target->device, &st) == 0 && S_ISBLK(st.st_mode) ? O_EXCL : 0));
 	rfd = open(job->target->device, O_RDONLY | O_CLOEXEC);
 	if (a->fd < 0 || rfd < 0) {
 		int err = errno;

@@ -610,10 +610,16 @@ static gboolean extract_entries(struct archive *in, const gchar *dest, GError **
 		if (link_path)
 			archive_entry_set_hardlink(entry, link_path);
 		ok = archive_write_header(out, entry) >= ARCHIVE_WARN;
-		while (ok && archive_entry_size(entry) > 0 && (r = archive_read_data_block(in, &block, &size, &offset)) == ARCHIVE_OK)
-			ok = archive_write_data_block(out, block, size, offset) >= ARCHIVE_WARN;
-		if (ok && r < ARCHIVE_WARN && r != ARCHIVE_EOF)
-			ok = FALSE;
+		/* A warning on a data block still delivers the block: write it. */
+		while (ok && archive_entry_size(entry) > 0) {
+			r = archive_read_data_block(in, &block, &size, &offset);
+			if (r == ARCHIVE_EOF)
+				break;
+			if (r < ARCHIVE_WARN)
+				ok = FALSE;
+			else
+				ok = archive_write_data_block(out, block, size, offset) >= ARCHIVE_WARN;
+		}
 		if (!ok)
 			g_set_error(error, ROTA_ERROR, ROTA_ERROR_IO, "extracting '%s': %s", archive_entry_pathname(entry),
 				    archive_error_string(out) ? archive_error_string(out) : archive_error_string(in));

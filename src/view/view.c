@@ -4,6 +4,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/fs.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/vfs.h>
@@ -128,6 +130,33 @@ static gboolean fs_is_remote(int fd)
  * Mapped bytes are not snapshots: a writer can change them at any time (as
  * with pread between two reads). Callers that must return checked bytes
  * (the verity view) copy first and check the copy. */
+gboolean rota_file_view_check_private(RotaView *view, GError **error)
+{
+	int fd = rota_file_view_get_fd(view);
+	struct stat st;
+
+	if (fd < 0 || fstat(fd, &st) != 0) {
+		g_set_error(error, ROTA_ERROR, ROTA_ERROR_IO, "%s: cannot stat", view->name);
+		return FALSE;
+	}
+	if (st.st_uid != geteuid() && st.st_uid != 0) {
+		g_set_error(error, ROTA_ERROR, ROTA_ERROR_INVALID, "%s: unsafe bundle uid %u (must be root or %u)", view->name,
+			    (guint)st.st_uid, (guint)geteuid());
+		return FALSE;
+	}
+	if ((st.st_mode & (S_IWGRP | S_IWOTH)) != 0) {
+		g_set_error(error, ROTA_ERROR, ROTA_ERROR_INVALID, "%s: unsafe bundle permissions 0%o (group or others may write)",
+			    view->name, (guint)(st.st_mode & 07777));
+		return FALSE;
+	}
+	if (fs_is_remote(fd)) {
+		g_set_error(error, ROTA_ERROR, ROTA_ERROR_INVALID, "%s: bundle is stored on an unsafe (remote or FUSE) filesystem",
+			    view->name);
+		return FALSE;
+	}
+	return TRUE;
+}
+
 static gpointer file_view_try_map(FileView *self)
 {
 	guint64 size = self->base.size;
@@ -137,9 +166,7 @@ static gpointer file_view_try_map(FileView *self)
 	if (size == 0 || size > G_MAXSIZE || fstat(self->fd, &st) != 0 || !S_ISREG(st.st_mode) ||
 	    (guint64)st.st_size < size)
 		return MAP_FAILED;
-	if ((st.st_uid != geteuid() && st.st_uid != 0) || (st.st_mode & (S_IWGRP | S_IWOTH)) != 0)
-		return MAP_FAILED;
-	if (fs_is_remote(self->fd))
+	if (!rota_file_view_check_private(&self->base, NULL))
 		return MAP_FAILED;
 	m = mmap(NULL, (gsize)size, PROT_READ, MAP_SHARED, self->fd, 0);
 	return m == MAP_FAILED || m == NULL ? MAP_FAILED : m;
@@ -193,8 +220,18 @@ RotaView *rota_file_view_new_from_fd(int fd, const gchar *name, GError **error)
 		close(fd);
 		return NULL;
 	}
-	if (!S_ISREG(st.st_mode)) {
-		g_set_error(error, ROTA_ERROR, ROTA_ERROR_INVALID, "%s: not a regular file", name);
+	if (S_ISBLK(st.st_mode)) {
+		/* Slots on block devices (adaptive updates read them): st_size is 0. */
+		guint64 dev_size = 0;
+		if (ioctl(fd, BLKGETSIZE64, &dev_size) != 0) {
+			int err = errno;
+			g_set_error(error, ROTA_ERROR, ROTA_ERROR_IO, "%s: cannot get the device size: %s", name, g_strerror(err));
+			close(fd);
+			return NULL;
+		}
+		st.st_size = (off_t)dev_size;
+	} else if (!S_ISREG(st.st_mode)) {
+		g_set_error(error, ROTA_ERROR, ROTA_ERROR_INVALID, "%s: not a regular file or block device", name);
 		close(fd);
 		return NULL;
 	}

@@ -61,5 +61,10 @@ RotaView *rota_file_view_new_from_fd(int fd, const gchar *name, GError **error);
 /* The file descriptor behind a file view, or -1 for other views. */
 int rota_file_view_get_fd(RotaView *view);
 
+/* TRUE when only its owner (root or us) can change the file behind view and
+ * it is on a local filesystem: bytes checked once then stay what was
+ * checked (plain bundles are hashed once, then read again). */
+gboolean rota_file_view_check_private(RotaView *view, GError **error);
+
 /* A window [offset, offset+size) of parent (e.g. the payload of a bundle). */
 RotaView *rota_sub_view_new(RotaView *parent, guint64 offset, guint64 size, GError **error);

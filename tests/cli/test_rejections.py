@@ -251,3 +251,19 @@ def test_extract_into_existing_dir(tmp_path, make_bundle, pki):
 
 def test_missing_bundle(tmp_path, pki):
     fails("info", keyring(pki), tmp_path / "nope.raucb", match="No such file")
+
+
+def test_plain_bundle_others_could_change_is_refused(tmp_path, make_bundle, pki):
+    """A plain bundle is hashed once and read again later: a file that
+    others may write could change in between, so it is refused (verity
+    bundles check every block as it is read and need no such rule)."""
+    plain = make_bundle("plain")
+    os.chmod(plain, 0o664)
+    fails("info", keyring(pki), plain, match="unsafe bundle permissions 0664")
+    fails("extract", keyring(pki), plain, tmp_path / "x", match="unsafe bundle permissions")
+    assert not (tmp_path / "x").exists()
+    os.chmod(plain, 0o644)
+    run("info", keyring(pki), plain)
+    verity = make_bundle("verity")
+    os.chmod(verity, 0o664)
+    run("info", keyring(pki), verity)
