@@ -230,3 +230,32 @@ def test_rota_adaptive_bundle_in_rauc(tmp_path, pki, bundle, images):
     subprocess.run(["rauc", "extract", f"--keyring={pki / 'keyring.pem'}", str(b), str(out)], check=True,
                    capture_output=True)
     assert (out / "rootfs.ext4.block-hash-index").read_bytes() == b"".join(chunks(images[2]))
+
+
+@pytest.fixture
+def loop_device(device):
+    """Slots on real block devices (loop devices over the slot files)."""
+    loops = []
+
+    def attach(path):
+        dev = subprocess.run(["losetup", "--find", "--show", str(path)], capture_output=True, text=True,
+                             check=True).stdout.strip()
+        loops.append(dev)
+        return dev
+
+    yield attach
+    for dev in loops:
+        subprocess.run(["losetup", "-d", dev], check=False)
+
+
+def test_adaptive_on_block_devices(device, bundle, images, loop_device):
+    device.device("rootfs.0").write_bytes(images[1])
+    a, b = loop_device(device.device("rootfs.0")), loop_device(device.device("rootfs.1"))
+    device.write_conf(slots={"rootfs.0": {"device": a, "bootname": "A"},
+                             "rootfs.1": {"device": b, "bootname": "B"}})
+    r = device.install(adaptive_bundle(bundle, images[2], "2"))
+    st = stats(r.stdout)
+    assert st["active"] > st["bundle"]  # chunks came from the block device of slot A
+    with open(b, "rb") as f:
+        assert f.read(SIZE) == images[2]
+    assert device.primary() == "B"
