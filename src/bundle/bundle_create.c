@@ -112,23 +112,6 @@ static gboolean mirror_tree(const gchar *src, const gchar *dst, gboolean top, GE
 	return TRUE;
 }
 
-static void remove_tree(const gchar *path)
-{
-	g_autoptr(GDir) dir = g_dir_open(path, 0, NULL);
-	const gchar *name;
-
-	if (dir) {
-		while ((name = g_dir_read_name(dir))) {
-			g_autofree gchar *p = g_build_filename(path, name, NULL);
-			if (g_file_test(p, G_FILE_TEST_IS_DIR) && !g_file_test(p, G_FILE_TEST_IS_SYMLINK))
-				remove_tree(p);
-			else
-				unlink(p);
-		}
-	}
-	rmdir(path);
-}
-
 /* ---- images ---- */
 
 static gboolean hash_file(const gchar *path, gchar **out_hex, guint64 *out_size, GError **error)
@@ -405,8 +388,8 @@ gboolean rota_bundle_create(const gchar *inputdir, const gchar *bundle_path, con
 	}
 	if (!check_paths(inputdir, bundle_path, error))
 		return FALSE;
-	remove_tree(workdir); /* left over from an interrupted run */
+	rota_remove_tree(workdir); /* left over from an interrupted run */
 	ok = mirror_tree(inputdir, workdir, TRUE, error) && write_bundle(workdir, inputdir, bundle_path, opts, error);
-	remove_tree(workdir);
+	rota_remove_tree(workdir);
 	return ok;
 }

@@ -170,3 +170,19 @@ gchar *rota_format_size(guint64 size)
 	g_autofree gchar *human = g_format_size(size);
 	return g_strdup_printf("%s (%" G_GUINT64_FORMAT " bytes)", human, size);
 }
+
+void rota_remove_tree(const gchar *path)
+{
+	if (g_file_test(path, G_FILE_TEST_IS_DIR) && !g_file_test(path, G_FILE_TEST_IS_SYMLINK)) {
+		g_autoptr(GDir) dir = g_dir_open(path, 0, NULL);
+		const gchar *name;
+
+		while (dir && (name = g_dir_read_name(dir))) {
+			g_autofree gchar *child = g_build_filename(path, name, NULL);
+			rota_remove_tree(child);
+		}
+		rmdir(path);
+	} else {
+		unlink(path);
+	}
+}

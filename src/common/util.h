@@ -35,6 +35,10 @@ gboolean rota_is_safe_relative_path(const gchar *rel);
  * rename, so readers see the old or the new file, never a mix. */
 gboolean rota_write_file_atomic(const gchar *path, const void *data, gsize len, mode_t mode, GError **error);
 
+/* Removes path and, for a directory, everything below it (symlinks are
+ * removed, never followed). Errors are ignored: used for cleanup. */
+void rota_remove_tree(const gchar *path);
+
 /* fsyncs the directory holding path, so a rename into it is durable. */
 void rota_fsync_parent_dir(const gchar *path);
 

@@ -52,25 +52,10 @@ gchar *rota_hooks_stage_image(RotaHookEnv *env, const RotaImage *image, GError *
 	return g_build_filename(env->bundle_dir, image->filename, NULL);
 }
 
-static void remove_tree(const gchar *path)
-{
-	g_autoptr(GDir) dir = g_dir_open(path, 0, NULL);
-	const gchar *name;
-
-	while (dir && (name = g_dir_read_name(dir))) {
-		g_autofree gchar *p = g_build_filename(path, name, NULL);
-		if (g_file_test(p, G_FILE_TEST_IS_DIR) && !g_file_test(p, G_FILE_TEST_IS_SYMLINK))
-			remove_tree(p);
-		else
-			g_unlink(p);
-	}
-	g_rmdir(path);
-}
-
 void rota_hooks_unstage(RotaHookEnv *env)
 {
 	if (env->bundle_dir)
-		remove_tree(env->bundle_dir);
+		rota_remove_tree(env->bundle_dir);
 	g_clear_pointer(&env->bundle_dir, g_free);
 }
 

@@ -10,6 +10,7 @@
 
 #include "system/bootloader.h"
 #include "system/bootloader_private.h"
+#include "common/util.h"
 
 /* Under `make test` (ROTA_REQUIRE_ALL_TOOLS=1) the tools are installed, so a
  * missing one is a broken setup, not a reason to skip. */
@@ -46,27 +47,13 @@ static Sandbox *sandbox_new(void)
 	return sb;
 }
 
-static void remove_tree(const gchar *path)
-{
-	if (g_file_test(path, G_FILE_TEST_IS_DIR) && !g_file_test(path, G_FILE_TEST_IS_SYMLINK)) {
-		g_autoptr(GDir) dir = g_dir_open(path, 0, NULL);
-		const gchar *name;
-
-		while (dir && (name = g_dir_read_name(dir))) {
-			g_autofree gchar *child = g_build_filename(path, name, NULL);
-			remove_tree(child);
-		}
-	}
-	g_remove(path);
-}
-
 static void sandbox_free(Sandbox *sb)
 {
 	if (sb->saved_path)
 		g_setenv("PATH", sb->saved_path, TRUE);
 	else
 		g_unsetenv("PATH");
-	remove_tree(sb->dir);
+	rota_remove_tree(sb->dir);
 	g_free(sb->dir);
 	g_free(sb->bin);
 	g_free(sb->log);

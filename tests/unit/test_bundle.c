@@ -8,6 +8,7 @@
 
 #include "bundle/bundle.h"
 #include "bundle/bundle_private.h"
+#include "common/util.h"
 
 typedef struct {
 	gchar *dir;
@@ -36,8 +37,7 @@ static void fixture_setup(Fixture *f, gconstpointer data G_GNUC_UNUSED)
 
 static void fixture_teardown(Fixture *f, gconstpointer data G_GNUC_UNUSED)
 {
-	g_autofree gchar *cmd = g_strdup_printf("rm -rf %s", f->dir);
-	g_assert_cmpint(system(cmd), ==, 0);
+	rota_remove_tree(f->dir);
 	g_free(f->signer.cert);
 	g_free(f->signer.key);
 	g_ptr_array_unref(f->signer.intermediates);

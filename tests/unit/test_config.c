@@ -7,6 +7,7 @@
 
 #include "bundle/bundle.h"
 #include "system/config.h"
+#include "common/util.h"
 
 /* ---- helpers ---- */
 
@@ -14,21 +15,6 @@ typedef struct {
 	gchar *dir;   /* temporary directory holding the config */
 	gchar *path;  /* <dir>/system.conf */
 } Fixture;
-
-static void rm_rf(const gchar *path)
-{
-	if (g_file_test(path, G_FILE_TEST_IS_DIR) && !g_file_test(path, G_FILE_TEST_IS_SYMLINK)) {
-		g_autoptr(GDir) d = g_dir_open(path, 0, NULL);
-		const gchar *name;
-		while (d && (name = g_dir_read_name(d))) {
-			g_autofree gchar *child = g_build_filename(path, name, NULL);
-			rm_rf(child);
-		}
-		g_rmdir(path);
-	} else {
-		g_unlink(path);
-	}
-}
 
 static void fixture_setup(Fixture *f, gconstpointer data)
 {
@@ -43,7 +29,7 @@ static void fixture_setup(Fixture *f, gconstpointer data)
 static void fixture_teardown(Fixture *f, gconstpointer data)
 {
 	(void)data;
-	rm_rf(f->dir);
+	rota_remove_tree(f->dir);
 	g_free(f->dir);
 	g_free(f->path);
 }

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "system/slots.h"
+#include "common/util.h"
 
 /* ---- helpers ---- */
 
@@ -16,21 +17,6 @@ typedef struct {
 	RotaConfig *config;
 	RotaBootloader *noop;
 } Fixture;
-
-static void rm_rf(const gchar *path)
-{
-	if (g_file_test(path, G_FILE_TEST_IS_DIR) && !g_file_test(path, G_FILE_TEST_IS_SYMLINK)) {
-		g_autoptr(GDir) d = g_dir_open(path, 0, NULL);
-		const gchar *name;
-		while (d && (name = g_dir_read_name(d))) {
-			g_autofree gchar *child = g_build_filename(path, name, NULL);
-			rm_rf(child);
-		}
-		g_rmdir(path);
-	} else {
-		g_unlink(path);
-	}
-}
 
 /* A/B root with one child per group, plus a non-redundant bootloader slot.
  * Devices are files in the fixture directory; link1 is a symlink to disk1. */
@@ -97,7 +83,7 @@ static void fixture_teardown(Fixture *f, gconstpointer data)
 	g_unsetenv("ROTA_CMDLINE_FILE");
 	rota_bootloader_free(f->noop);
 	rota_config_free(f->config);
-	rm_rf(f->dir);
+	rota_remove_tree(f->dir);
 	g_free(f->dir);
 }
 

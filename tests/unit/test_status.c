@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 
 #include "system/status.h"
+#include "common/util.h"
 
 /* ---- helpers ---- */
 
@@ -16,21 +17,6 @@ typedef struct {
 	gchar *central;   /* <dir>/data/central.raucs */
 	RotaConfig *config;
 } Fixture;
-
-static void rm_rf(const gchar *path)
-{
-	if (g_file_test(path, G_FILE_TEST_IS_DIR) && !g_file_test(path, G_FILE_TEST_IS_SYMLINK)) {
-		g_autoptr(GDir) d = g_dir_open(path, 0, NULL);
-		const gchar *name;
-		while (d && (name = g_dir_read_name(d))) {
-			g_autofree gchar *child = g_build_filename(path, name, NULL);
-			rm_rf(child);
-		}
-		g_rmdir(path);
-	} else {
-		g_unlink(path);
-	}
-}
 
 static RotaConfig *load_config(const gchar *dir, const gchar *system_extra)
 {
@@ -80,7 +66,7 @@ static void fixture_teardown(Fixture *f, gconstpointer data)
 {
 	(void)data;
 	rota_config_free(f->config);
-	rm_rf(f->dir);
+	rota_remove_tree(f->dir);
 	g_free(f->dir);
 	g_free(f->data_dir);
 	g_free(f->central);

@@ -2,6 +2,7 @@
 #include <glib/gstdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "common/util.h"
 
@@ -64,12 +65,33 @@ static void test_write_atomic_missing_dir(void)
 	g_assert_nonnull(strstr(error->message, "/nonexistent-rota-dir/x"));
 }
 
+static void test_remove_tree(void)
+{
+	g_autofree gchar *dir = g_dir_make_tmp("rota-util-XXXXXX", NULL);
+	g_autofree gchar *outside = g_dir_make_tmp("rota-util-XXXXXX", NULL);
+	g_autofree gchar *sub = g_build_filename(dir, "a", "b", NULL);
+	g_autofree gchar *file = g_build_filename(sub, "f", NULL);
+	g_autofree gchar *kept = g_build_filename(outside, "kept", NULL);
+	g_autofree gchar *link = g_build_filename(dir, "link", NULL);
+
+	g_assert_cmpint(g_mkdir_with_parents(sub, 0755), ==, 0);
+	g_assert_true(g_file_set_contents(file, "x", 1, NULL));
+	g_assert_true(g_file_set_contents(kept, "y", 1, NULL));
+	g_assert_cmpint(symlink(outside, link), ==, 0);
+	rota_remove_tree(dir);
+	g_assert_false(g_file_test(dir, G_FILE_TEST_EXISTS));
+	g_assert_true(g_file_test(kept, G_FILE_TEST_EXISTS)); /* the symlink was not followed */
+	rota_remove_tree(outside);
+	g_assert_false(g_file_test(outside, G_FILE_TEST_EXISTS));
+}
+
 int main(int argc, char **argv)
 {
 	g_test_init(&argc, &argv, NULL);
 	g_test_add_func("/util/hex", test_hex_roundtrip);
 	g_test_add_func("/util/path-safety", test_path_safety);
 	g_test_add_func("/util/atomic-write", test_atomic_write);
+	g_test_add_func("/util/remove-tree", test_remove_tree);
 	g_test_add_func("/util/atomic-write-missing-dir", test_write_atomic_missing_dir);
 	return g_test_run();
 }

@@ -43,8 +43,7 @@ static void fixture_make(Fixture *f, guint64 blocks)
 
 static void fixture_clear(Fixture *f)
 {
-	g_autofree gchar *cmd = g_strdup_printf("rm -rf '%s'", f->dir);
-	g_assert_cmpint(system(cmd), ==, 0);
+	rota_remove_tree(f->dir);
 	g_free(f->dir);
 	g_free(f->path);
 }
