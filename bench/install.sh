@@ -7,7 +7,8 @@
 #
 #  * image: bench/mkimage.sh (ext4, 85% full of files from /usr);
 #  * bundles: `rota bundle` with the default squashfs options (gzip, 128 KiB
-#    blocks), format=verity and format=plain;
+#    blocks), format=verity and format=plain; also verity with
+#    `--mksquashfs-args='-comp lz4'` and `'-comp zstd'` (each reported);
 #  * the limit: the lower of (a) `openssl speed -evp sha256 -bytes 8192
 #    -seconds 3` (one core) and (b) the sequential write speed of the slot's
 #    file system: `dd if=/dev/zero of=SLOT bs=4M count=N conv=notrunc,fsync`
@@ -15,8 +16,12 @@
 #  * rota install: into file-backed raw A/B slots (grub backend on a
 #    grubenv file), best of BENCH_RUNS (default 3) after the bundle is read
 #    once into the page cache. The install includes rota's read-back of the
-#    written slot (posix_fadvise DONTNEED, sha256 compared with the
+#    written slot from the device (O_DIRECT, or the page cache after
+#    sync_file_range + posix_fadvise DONTNEED; sha256 compared with the
 #    manifest) and its fsync; throughput = image bytes / wall seconds.
+#    Besides the limit, the script also measures writing and reading the
+#    slot at the same time (dd oflag=direct ‖ dd iflag=direct): what the
+#    device allows an install that reads everything back.
 #
 # Needs root for the RAUC part (loop-mounting the plain bundle);
 # BENCH_SKIP_RAUC=1 leaves it out.
@@ -88,6 +93,10 @@ make_bundle plain "$plain"
 # The same with lz4: the install pipeline without gzip inflation's cost.
 lz4=$work/verity-lz4-$size_mib.raucb
 make_bundle verity "$lz4" "-comp lz4"
+# And zstd (libsquashfs's default level): the smallest bundle of the three;
+# decoding it costs about as much as gzip here.
+zstd=$work/verity-zstd-$size_mib.raucb
+make_bundle verity "$zstd" "-comp zstd"
 
 # ---- a file-backed A/B system ----
 sys=$work/sys
@@ -116,6 +125,19 @@ t0=$(now)
 dd if="$target" of=/dev/null bs=4M count="$blocks4m" iflag=direct status=none
 t1=$(now)
 read_mibs=$(calc "$blocks4m * 4 / ($t1 - $t0)")
+# And writing while reading back (what an install with read-back asks of the
+# device): dd oflag=direct over the slot, dd iflag=direct over it at the same
+# time, best of 2; image MiB/s = slot bytes / time until both are done.
+both_mibs=0
+for _ in 1 2; do
+	t0=$(now)
+	dd if=/dev/zero of="$target" bs=4M count="$blocks4m" oflag=direct conv=notrunc status=none &
+	dd if="$target" of=/dev/null bs=4M count="$blocks4m" iflag=direct status=none
+	wait
+	t1=$(now)
+	w=$(calc "$blocks4m * 4 / ($t1 - $t0)")
+	[ "$(calc "$w > $both_mibs")" = 1 ] && both_mibs=$w
+done
 if [ "$(calc "$sha_mibs < $write_mibs")" = 1 ]; then
 	limit=$sha_mibs limit_what="SHA-256"
 else
@@ -145,8 +167,11 @@ read -r t_verity all_verity <<<"$(install_rota "$verity")"
 load_verity=$(cut -d' ' -f1-3 /proc/loadavg)
 log "rota install (verity, lz4, $runs runs)"
 read -r t_lz4 all_lz4 <<<"$(install_rota "$lz4")"
+log "rota install (verity, zstd, $runs runs)"
+read -r t_zstd all_zstd <<<"$(install_rota "$zstd")"
 log "rota install (plain, $runs runs)"
 read -r t_rota_plain all_rota_plain <<<"$(install_rota "$plain")"
+load_end=$(cut -d' ' -f1-3 /proc/loadavg)
 thr=$(calc "$img_size / 1048576 / $t_verity")
 pct=$(calc "100 * $thr / $limit")
 
@@ -192,7 +217,7 @@ fi
 cat <<EOF
 ### Install throughput (bench/install.sh, $(date -u +%Y-%m-%d))
 
-Machine: $(nproc) cores, $(uname -r), load average before the rota runs: ${load_verity}.
+Machine: $(nproc) cores, $(uname -r), load average after the first bundle's runs: ${load_verity}, after all rota runs: ${load_end}.
 Image: ${size_mib} MiB ext4 (bench/mkimage.sh), $img_size bytes; verity bundle
 $(stat -c %s "$verity") bytes, plain bundle $(stat -c %s "$plain") bytes (default gzip, 128 KiB blocks).
 
@@ -204,11 +229,13 @@ The limit, measured in the same run:
 | \`dd if=/dev/zero of=SLOT bs=4M count=$blocks4m conv=notrunc,fsync\` (best of 2) | $(fmt "$write_mibs" 0) |
 | limit = the lower ($limit_what) | $(fmt "$limit" 0) |
 | (for reference: \`dd if=SLOT of=/dev/null bs=4M iflag=direct\`, cold read) | $(fmt "$read_mibs" 0) |
+| (for reference: write and read back at once: \`dd oflag=direct\` ‖ \`dd iflag=direct\` over the slot, best of 2) | $(fmt "$both_mibs" 0) |
 
 | bundle | command | best of $runs (all runs) | image MiB/s | % of limit (target ≥ 80%) |
 |---|---|---|---|---|
-| verity | rota install | $(fmt "$t_verity") s ($all_verity ) | $(fmt "$thr" 0) MiB/s | $(fmt "$pct" 0)% |
+| verity (gzip) | rota install | $(fmt "$t_verity") s ($all_verity ) | $(fmt "$thr" 0) MiB/s | $(fmt "$pct" 0)% |
 | verity, \`-comp lz4\` ($(stat -c %s "$lz4") bytes) | rota install | $(fmt "$t_lz4") s ($all_lz4 ) | $(fmt "$(calc "$img_size / 1048576 / $t_lz4")" 0) MiB/s | $(fmt "$(calc "100 * $img_size / 1048576 / $t_lz4 / $limit")" 0)% |
+| verity, \`-comp zstd\` ($(stat -c %s "$zstd") bytes) | rota install | $(fmt "$t_zstd") s ($all_zstd ) | $(fmt "$(calc "$img_size / 1048576 / $t_zstd")" 0) MiB/s | $(fmt "$(calc "100 * $img_size / 1048576 / $t_zstd / $limit")" 0)% |
 | plain | rota install | $(fmt "$t_rota_plain") s ($all_rota_plain ) | $(fmt "$(calc "$img_size / 1048576 / $t_rota_plain")" 0) MiB/s | |
 $rauc_row
 

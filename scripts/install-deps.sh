@@ -6,12 +6,16 @@ set -euo pipefail
 packages=(
 	# build
 	gcc meson ninja-build pkg-config
-	libglib2.0-dev libssl-dev libcurl4-openssl-dev libsquashfs-dev libjson-glib-dev libarchive-dev libdeflate-dev
+	libglib2.0-dev libssl-dev libcurl4-openssl-dev libsquashfs-dev libjson-glib-dev libarchive-dev libdeflate-dev zlib1g-dev
 	# tools rota drives on a device (mkfs, bootloader environments)
 	e2fsprogs dosfstools grub-common libubootenv-tool
+	# NAND/NOR/UBI slots: flash_erase, nandwrite, flashcp, ubiupdatevol
+	mtd-utils
 	# tests and interop peers
 	python3 python3-pytest rauc squashfs-tools cryptsetup-bin openssl strace mtools
 	libengine-pkcs11-openssl softhsm2 opensc python3-cryptography
+	# boot region slots: partitioned disk-image files, GPT checks
+	fdisk gdisk
 	# adaptive benchmark peers
 	casync zsync
 	# streaming tests and benchmark: real web servers, tc/ip netns

@@ -241,6 +241,13 @@ gboolean rota_hooks_install_check(RotaHookEnv *env, gboolean *rejected, GError *
 gboolean rota_hooks_run_slot_hook(RotaHookEnv *env, const gchar *hook_arg, RotaSlot *slot, const RotaImage *image,
 				  const gchar *image_path, const gchar *mount_point, GError **error)
 {
+	return rota_hooks_run_slot_hook_env(env, hook_arg, slot, image, image_path, mount_point, NULL, error);
+}
+
+gboolean rota_hooks_run_slot_hook_env(RotaHookEnv *env, const gchar *hook_arg, RotaSlot *slot, const RotaImage *image,
+				      const gchar *image_path, const gchar *mount_point, const gchar *const *extra_env,
+				      GError **error)
+{
 	g_autofree gchar *path = hook_path(env);
 	const gchar *argv[] = {path, hook_arg, NULL};
 	g_auto(GStrv) envp = slot_hook_env(env, slot, image, image_path, mount_point);
@@ -248,6 +255,10 @@ gboolean rota_hooks_run_slot_hook(RotaHookEnv *env, const gchar *hook_arg, RotaS
 	g_autoptr(GError) local = NULL;
 	gint status = 0;
 
+	for (const gchar *const *e = extra_env; e && *e; e++) {
+		g_auto(GStrv) kv = g_strsplit(*e, "=", 2);
+		envp = env_set(envp, kv[0], kv[1]);
+	}
 	if (!g_spawn_sync(NULL, (gchar **)argv, envp, 0, NULL, NULL, NULL, &err, &status, &local) ||
 	    !g_spawn_check_wait_status(status, &local)) {
 		g_autofree gchar *line = last_line(err);

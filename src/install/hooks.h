@@ -38,6 +38,11 @@ gboolean rota_hooks_install_check(RotaHookEnv *env, gboolean *rejected, GError *
  * "slot-post-install". mount_point may be NULL. */
 gboolean rota_hooks_run_slot_hook(RotaHookEnv *env, const gchar *hook_arg, RotaSlot *slot, const RotaImage *image,
 				  const gchar *image_path, const gchar *mount_point, GError **error);
+/* The same with extra "NAME=value" variables on top (NULL-terminated, may
+ * be NULL): the boot region writers' RAUC_BOOT_* (install-and-runtime.md). */
+gboolean rota_hooks_run_slot_hook_env(RotaHookEnv *env, const gchar *hook_arg, RotaSlot *slot, const RotaImage *image,
+				      const gchar *image_path, const gchar *mount_point, const gchar *const *extra_env,
+				      GError **error);
 
 /* A handler (pre-install, post-install or the full custom handler) with the
  * handler environment and RAUC's output protocol. extra_args may be NULL. */

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "common/semver.h"
+#include "install/slot_boot.h"
 #include "install/slot_writer.h"
 #include "system/info_headers.h"
 
@@ -156,6 +157,12 @@ static gboolean check_plan(Install *in, const Plan *p, GError **error)
 	}
 	if (p->slot->mount_point && !(p->slot->allow_mounted && p->kind == ROTA_WRITER_HOOK)) {
 		g_set_error(error, ROTA_ERROR, ROTA_ERROR_INVALID, "Destination device '%s' already mounted", p->slot->device);
+		return FALSE;
+	}
+	/* A boot region that cannot take the image is refused before any slot
+	 * is touched. */
+	if (p->kind == ROTA_WRITER_BOOT && !rota_boot_check(p->slot, p->image->size, error)) {
+		g_prefix_error(error, "Slot %s: ", p->slot->name);
 		return FALSE;
 	}
 	return TRUE;

@@ -1,9 +1,11 @@
 /* slot_writer.c — see slot_writer.h.
  *
- * Raw copies run as a two-stage pipeline: a reader thread pulls the image
- * through the view stack (verity check, decompression) while the calling
- * thread writes; then the written bytes are read back and hashed. */
-#define _GNU_SOURCE /* sync_file_range */
+ * Raw copies run as a pipeline: reader threads pull the image through the
+ * view stack (verity check, decompression) while the calling thread writes
+ * it in order, with O_DIRECT where the slot allows; behind the writes, a
+ * read-back thread reads each written range from the device again and a
+ * hashing thread hashes the slot, to be compared with the manifest. */
+#define _GNU_SOURCE /* sync_file_range, O_DIRECT, fallocate */
 #include "slot_writer.h"
 
 #include <archive.h>
@@ -19,6 +21,8 @@
 
 #include "common/spawn.h"
 #include "install/adaptive.h"
+#include "install/slot_boot.h"
+#include "install/slot_mtd.h"
 #include "common/util.h"
 #include "system/mount.h"
 
@@ -71,6 +75,14 @@ gboolean rota_writer_select(const RotaImage *image, const RotaSlot *slot, RotaWr
 	}
 	if (g_str_equal(stype, "ext4") && g_str_equal(itype, "emptyfs")) {
 		*out = ROTA_WRITER_EMPTYFS;
+		return TRUE;
+	}
+	if (rota_boot_accepts(itype, stype)) {
+		*out = ROTA_WRITER_BOOT;
+		return TRUE;
+	}
+	if (rota_mtd_accepts(itype, stype)) {
+		*out = ROTA_WRITER_MTD;
 		return TRUE;
 	}
 	g_set_error(error, ROTA_ERROR, ROTA_ERROR_INVALID, "Unsupported image type '%s' for slot type '%s'", itype, stype);
@@ -188,8 +200,10 @@ static int open_slot_device(const RotaSlot *slot, GError **error)
 			    slot->name);
 		return -1;
 	}
-	if (S_ISBLK(st.st_mode))
-		flags |= O_EXCL; /* fails on a mounted block device */
+	/* O_EXCL fails on a mounted block device; a boot region lives on the
+	 * whole disk, whose other partitions are in use (RAUC opens it shared). */
+	if (S_ISBLK(st.st_mode) && !rota_boot_is_region_type(slot->type))
+		flags |= O_EXCL;
 	fd = open(slot->device, flags);
 	if (fd < 0) {
 		int err = errno;
@@ -199,47 +213,204 @@ static int open_slot_device(const RotaSlot *slot, GError **error)
 	return fd;
 }
 
-/* Reading back what was written, while the copy goes on: each written
- * range is flushed to the device, dropped from the page cache and read
- * again by a third thread that hashes the slot in order. */
+/* O_DIRECT needs buffers, offsets and lengths aligned to the device's
+ * logical block size; 4 KiB covers devices with 512-byte and 4 KiB blocks. */
+#define DIRECT_ALIGN 4096u
+#define READBACK_BUFFERS 3
+
+static gboolean direct_ok(guint64 off, gsize len)
+{
+	return off % DIRECT_ALIGN == 0 && len % DIRECT_ALIGN == 0;
+}
+
+static guint8 *aligned_alloc_or_die(gsize size)
+{
+	void *p = NULL;
+
+	if (posix_memalign(&p, DIRECT_ALIGN, size) != 0)
+		g_error("out of memory allocating %" G_GSIZE_FORMAT " bytes", size);
+	return p;
+}
+
+/* A descriptor for the slot that bypasses the page cache, or -1 where the
+ * file system or driver refuses O_DIRECT (then the page cache is used). No
+ * O_EXCL: the writing descriptor already holds the block device. */
+static int open_direct(const gchar *device, int flags)
+{
+	return open(device, flags | O_DIRECT | O_CLOEXEC);
+}
+
+/* pread or pwrite until done: 0, or the errno of the failure (ENODATA: end
+ * of file while reading). */
+static int io_all(int fd, gboolean write, guint8 *buf, gsize len, guint64 off)
+{
+	while (len > 0) {
+		ssize_t r = write ? pwrite(fd, buf, len, (off_t)off) : pread(fd, buf, len, (off_t)off);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			return errno;
+		if (r == 0)
+			return write ? EIO : ENODATA;
+		buf += r;
+		len -= (gsize)r;
+		off += (guint64)r;
+	}
+	return 0;
+}
+
+static void set_io_error(GError **error, const gchar *what, gboolean write, guint64 off, int err)
+{
+	if (err == ENODATA)
+		g_set_error(error, ROTA_ERROR, ROTA_ERROR_IO, "%s: unexpected end of file at offset %" G_GUINT64_FORMAT,
+			    what, off);
+	else
+		g_set_error(error, ROTA_ERROR, ROTA_ERROR_IO, "%s: %s failed at offset %" G_GUINT64_FORMAT ": %s", what,
+			    write ? "write" : "read", off, g_strerror(err));
+}
+
+/* The slot as the copy writes it: aligned chunks go around the page cache
+ * (no copy into it, no writeback or eviction work, and a write error shows
+ * in the write itself); the rest, and slots without O_DIRECT, through it.
+ * Chunks of zeros (free space in a filesystem image) become zeroed ranges
+ * where the slot can do that without moving the data: an unwritten extent
+ * in a file, WRITE ZEROES (or the kernel's own zeroing) on a block device.
+ * They are read back like everything else. */
 typedef struct {
-	int fd;              /* the slot, read-only */
+	int fd;           /* page cache */
+	int direct_fd;    /* O_DIRECT, -1 if unavailable */
+	gboolean no_zero; /* FALLOC_FL_ZERO_RANGE failed once: write zeros */
 	const gchar *what;
-	GAsyncQueue *ranges; /* Range*, len 0 = end */
+} SlotOut;
+
+static gboolean is_zero(const guint8 *buf, gsize len)
+{
+	static const guint8 zeros[16];
+
+	/* The first 16 bytes zero and each byte equal to the one 16 before it. */
+	if (len <= sizeof zeros)
+		return memcmp(buf, zeros, len) == 0;
+	return memcmp(buf, zeros, sizeof zeros) == 0 && memcmp(buf, buf + sizeof zeros, len - sizeof zeros) == 0;
+}
+
+/* Writes one chunk; *direct tells whether nothing of it went through the
+ * page cache (so nothing there needs flushing before the read-back). */
+static gboolean slot_out_write(SlotOut *out, guint8 *buf, gsize len, guint64 off, gboolean *direct, GError **error)
+{
+	if (!out->no_zero && is_zero(buf, len)) {
+		/* Whole blocks become unwritten extents or WRITE ZEROES; a file
+		 * system may zero a partial block in the page cache instead. */
+		*direct = direct_ok(off, len);
+		if (fallocate(out->fd, FALLOC_FL_ZERO_RANGE, (off_t)off, (off_t)len) == 0)
+			return TRUE;
+		out->no_zero = TRUE; /* unsupported here: the zeros are written below */
+	}
+	*direct = out->direct_fd >= 0 && direct_ok(off, len);
+	if (*direct) {
+		int err = io_all(out->direct_fd, TRUE, buf, len, off);
+		if (err == 0)
+			return TRUE;
+		if (err != EINVAL) {
+			set_io_error(error, out->what, TRUE, off, err);
+			return FALSE;
+		}
+		/* Opened but refused (a file system wanting more alignment): the
+		 * page cache from here on; rewriting the whole chunk is harmless. */
+		close(out->direct_fd);
+		out->direct_fd = -1;
+		*direct = FALSE;
+	}
+	return rota_pwrite_exact(out->fd, buf, len, off, out->what, error);
+}
+
+/* Reading back what was written, while the copy goes on: a reading thread
+ * fetches each written range from the device (with O_DIRECT straight into
+ * its buffers, no page cache copy) and a hashing thread hashes the slot in
+ * order, so one range is read from the device while the last is hashed. */
+typedef struct {
+	int fd;                 /* the slot, read-only, page cache */
+	int direct_fd;          /* O_DIRECT, -1 if unavailable */
+	const gchar *what;
+	gsize buf_size;
+	guint8 *bufs[READBACK_BUFFERS];
+	GAsyncQueue *ranges;    /* Range* to read; len 0 = end */
+	GAsyncQueue *filled;    /* Range* read (data set), to hash; len 0 = end */
+	GAsyncQueue *free_bufs; /* guint8* */
 	EVP_MD_CTX *md;
-	GError *error;
-	GThread *thread;
+	GError *error;          /* the reading thread's */
+	GThread *reader, *hasher;
 } Readback;
 
 typedef struct {
 	guint64 off;
 	gsize len;
+	guint8 *data;
 } Range;
 
-static gpointer readback_thread(gpointer data)
+/* Reads [off, off+len) of the slot into buf from the device, not from the
+ * page cache: O_DIRECT, or (unaligned, or O_DIRECT refused) after dropping
+ * the range from the cache. */
+static gboolean readback_read(Readback *rb, guint8 *buf, gsize len, guint64 off, GError **error)
+{
+	int err;
+
+	if (rb->direct_fd >= 0 && direct_ok(off, len)) {
+		err = io_all(rb->direct_fd, FALSE, buf, len, off);
+		if (err != EINVAL)
+			goto done;
+		close(rb->direct_fd);
+		rb->direct_fd = -1;
+	}
+	posix_fadvise(rb->fd, (off_t)off, (off_t)len, POSIX_FADV_DONTNEED);
+	err = io_all(rb->fd, FALSE, buf, len, off);
+done:
+	if (err != 0)
+		set_io_error(error, rb->what, FALSE, off, err);
+	return err == 0;
+}
+
+static gpointer readback_read_thread(gpointer data)
 {
 	Readback *rb = data;
-	g_autofree guint8 *buf = NULL;
-	gsize buf_len = 0;
 
 	for (;;) {
 		g_autofree Range *r = g_async_queue_pop(rb->ranges);
 		if (r->len == 0)
 			break;
-		if (rb->error)
-			continue; /* drain */
-		if (r->len > buf_len) {
-			g_free(buf);
-			buf = g_malloc(r->len);
-			buf_len = r->len;
+		for (gsize done = 0; done < r->len && !rb->error;) {
+			Range *piece = g_new(Range, 1);
+			piece->off = r->off + done;
+			piece->len = MIN(rb->buf_size, r->len - done);
+			piece->data = g_async_queue_pop(rb->free_bufs);
+			if (!readback_read(rb, piece->data, piece->len, piece->off, &rb->error)) {
+				g_async_queue_push(rb->free_bufs, piece->data);
+				g_free(piece);
+				break; /* the rest is drained unread */
+			}
+			done += piece->len;
+			g_async_queue_push(rb->filled, piece);
 		}
-		if (rota_pread_exact(rb->fd, buf, r->len, r->off, rb->what, &rb->error))
-			EVP_DigestUpdate(rb->md, buf, r->len);
+	}
+	g_async_queue_push(rb->filled, g_new0(Range, 1));
+	return NULL;
+}
+
+static gpointer readback_hash_thread(gpointer data)
+{
+	Readback *rb = data;
+
+	for (;;) {
+		g_autofree Range *r = g_async_queue_pop(rb->filled);
+		if (r->len == 0)
+			break;
+		EVP_DigestUpdate(rb->md, r->data, r->len);
+		g_async_queue_push(rb->free_bufs, r->data);
 	}
 	return NULL;
 }
 
-static gboolean readback_start(Readback *rb, const gchar *device, GError **error)
+/* buf_size: the largest piece read at once (the copy's chunk size). */
+static gboolean readback_start(Readback *rb, const gchar *device, gsize buf_size, GError **error)
 {
 	rb->fd = open(device, O_RDONLY | O_CLOEXEC);
 	if (rb->fd < 0) {
@@ -247,23 +418,35 @@ static gboolean readback_start(Readback *rb, const gchar *device, GError **error
 		g_set_error(error, ROTA_ERROR, ROTA_ERROR_IO, "cannot open %s to read it back: %s", device, g_strerror(err));
 		return FALSE;
 	}
+	rb->direct_fd = open_direct(device, O_RDONLY);
 	rb->what = device;
+	rb->buf_size = buf_size;
 	rb->ranges = g_async_queue_new();
+	rb->filled = g_async_queue_new();
+	rb->free_bufs = g_async_queue_new();
+	for (guint i = 0; i < READBACK_BUFFERS; i++) {
+		rb->bufs[i] = aligned_alloc_or_die(buf_size);
+		g_async_queue_push(rb->free_bufs, rb->bufs[i]);
+	}
 	rb->md = EVP_MD_CTX_new();
 	EVP_DigestInit_ex(rb->md, EVP_sha256(), NULL);
-	rb->thread = g_thread_new("rota-readback", readback_thread, rb);
+	rb->reader = g_thread_new("rota-readback", readback_read_thread, rb);
+	rb->hasher = g_thread_new("rota-rb-hash", readback_hash_thread, rb);
 	return TRUE;
 }
 
-/* Hands a written range to the read-back once it is on the device. */
-static void readback_queue(Readback *rb, int wfd, guint64 off, gsize len)
+/* Hands a written range to the read-back once it is on the device: a
+ * direct write is there already, a write through the page cache is
+ * flushed and dropped first. */
+static void readback_queue(Readback *rb, int wfd, guint64 off, gsize len, gboolean direct)
 {
-	Range *r = g_new(Range, 1);
+	Range *r = g_new0(Range, 1);
 
-	sync_file_range(wfd, (off_t)off, (off_t)len,
-			SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE | SYNC_FILE_RANGE_WAIT_AFTER);
-	/* Read what the device holds, not what the page cache remembers. */
-	posix_fadvise(wfd, (off_t)off, (off_t)len, POSIX_FADV_DONTNEED);
+	if (!direct) {
+		sync_file_range(wfd, (off_t)off, (off_t)len,
+				SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE | SYNC_FILE_RANGE_WAIT_AFTER);
+		posix_fadvise(wfd, (off_t)off, (off_t)len, POSIX_FADV_DONTNEED);
+	}
 	r->off = off;
 	r->len = len;
 	g_async_queue_push(rb->ranges, r);
@@ -277,11 +460,18 @@ static gboolean readback_finish(Readback *rb, const RotaSlot *slot, const gchar 
 	gboolean ok;
 
 	g_async_queue_push(rb->ranges, g_new0(Range, 1));
-	g_thread_join(rb->thread);
+	g_thread_join(rb->reader);
+	g_thread_join(rb->hasher);
 	EVP_DigestFinal_ex(rb->md, digest, NULL);
 	EVP_MD_CTX_free(rb->md);
 	g_async_queue_unref(rb->ranges);
+	g_async_queue_unref(rb->filled);
+	g_async_queue_unref(rb->free_bufs);
+	for (guint i = 0; i < READBACK_BUFFERS; i++)
+		free(rb->bufs[i]);
 	close(rb->fd);
+	if (rb->direct_fd >= 0)
+		close(rb->direct_fd);
 	if (rb->error) {
 		g_propagate_error(error, rb->error);
 		return FALSE;
@@ -295,10 +485,10 @@ static gboolean readback_finish(Readback *rb, const RotaSlot *slot, const gchar 
 	return ok;
 }
 
-/* Copies size bytes of src to the start of fd, reading and writing in
+/* Copies size bytes of src to out at offset, reading and writing in
  * parallel, and reading back with rb when given. Progress is reported as
  * bytes written of progress_total. */
-static gboolean copy_view(RotaView *src, int fd, const gchar *what, Readback *rb, RotaProgress *progress,
+static gboolean copy_view(RotaView *src, SlotOut *out, guint64 offset, Readback *rb, RotaProgress *progress,
 			  guint64 progress_total, GError **error)
 {
 	Pipeline p = {.src = src, .size = rota_view_get_size(src), .chunk = chunk_size_for(rota_view_get_size(src))};
@@ -314,18 +504,23 @@ static gboolean copy_view(RotaView *src, int fd, const gchar *what, Readback *rb
 	p.full_q = g_async_queue_new();
 	g_mutex_init(&p.lock);
 	for (guint i = 0; i < COPY_BUFFERS; i++) {
-		chunks[i].data = g_malloc(p.chunk);
+		chunks[i].data = aligned_alloc_or_die(p.chunk);
 		g_async_queue_push(p.free_q, &chunks[i]);
 	}
+	/* The whole image will be read, in order but by several threads: a
+	 * streamed bundle can then fetch it in large windows ahead of them. */
+	rota_view_will_read(src, 0, p.size);
 	for (guint i = 0; i < READERS; i++)
 		threads[i] = g_thread_new("rota-read", reader_thread, &p);
 	while ((c = next_in_order(&p, early, written, &running)) != NULL) {
-		if (ok && !rota_pwrite_exact(fd, c->data, c->len, c->off, what, error)) {
+		gboolean direct = FALSE;
+
+		if (ok && !slot_out_write(out, c->data, c->len, offset + c->off, &direct, error)) {
 			ok = FALSE;
 			g_atomic_int_set(&p.stop, 1);
 		}
 		if (ok && rb)
-			readback_queue(rb, fd, c->off, c->len);
+			readback_queue(rb, out->fd, offset + c->off, c->len, direct);
 		written += c->len;
 		if (ok)
 			rota_progress_set_fraction_fine(progress, written, progress_total, PROGRESS_MIN_STEP);
@@ -340,22 +535,24 @@ static gboolean copy_view(RotaView *src, int fd, const gchar *what, Readback *rb
 	g_clear_error(&p.error);
 	g_mutex_clear(&p.lock);
 	for (guint i = 0; i < COPY_BUFFERS; i++)
-		g_free(chunks[i].data);
+		free(chunks[i].data);
 	g_async_queue_unref(p.free_q);
 	g_async_queue_unref(p.full_q);
-	if (ok && fsync(fd) != 0) {
+	/* fsync is per file, not per descriptor: it covers the direct writes
+	 * too, and flushes the device's write cache. */
+	if (ok && fsync(out->fd) != 0) {
 		int err = errno;
-		g_set_error(error, ROTA_ERROR, ROTA_ERROR_IO, "%s: fsync failed: %s", what, g_strerror(err));
+		g_set_error(error, ROTA_ERROR, ROTA_ERROR_IO, "%s: fsync failed: %s", out->what, g_strerror(err));
 		ok = FALSE;
 	}
 	return ok;
 }
 
-/* Reads back the first size bytes of the slot and compares their sha256.
+/* Reads back size bytes of the slot at offset and compares their sha256.
  * With progress, the read-back is the second half of the step (after
  * copy_view's first half). */
-static gboolean verify_written(const RotaSlot *slot, guint64 size, const gchar *expected, RotaProgress *progress,
-			       GError **error)
+static gboolean verify_written(const RotaSlot *slot, guint64 offset, guint64 size, const gchar *expected,
+			       RotaProgress *progress, GError **error)
 {
 	gsize chunk = chunk_size_for(size);
 	g_autofree guint8 *buf = g_malloc(chunk);
@@ -372,12 +569,12 @@ static gboolean verify_written(const RotaSlot *slot, guint64 size, const gchar *
 		return FALSE;
 	}
 	/* Read what the device holds, not what the page cache remembers. */
-	posix_fadvise(fd, 0, (off_t)size, POSIX_FADV_DONTNEED);
+	posix_fadvise(fd, (off_t)offset, (off_t)size, POSIX_FADV_DONTNEED);
 	ctx = EVP_MD_CTX_new();
 	EVP_DigestInit_ex(ctx, EVP_sha256(), NULL);
 	for (guint64 off = 0; off < size && ok;) {
 		gsize n = (gsize)MIN((guint64)chunk, size - off);
-		ok = rota_pread_exact(fd, buf, n, off, slot->device, error);
+		ok = rota_pread_exact(fd, buf, n, offset + off, slot->device, error);
 		EVP_DigestUpdate(ctx, buf, n);
 		off += n;
 		rota_progress_set_fraction_fine(progress, size + off, 2 * size, PROGRESS_MIN_STEP);
@@ -397,15 +594,15 @@ static gboolean verify_written(const RotaSlot *slot, guint64 size, const gchar *
 	return TRUE;
 }
 
-/* Copies src into the slot. With sha256, the slot is read back while the
- * copy runs and must hash to it. progress_total: the denominator for
- * copy_view's progress. */
-static gboolean write_raw(RotaView *src, RotaSlot *slot, guint64 expected_size, const gchar *sha256,
+/* Copies src into the slot at offset. With sha256, the slot is read back
+ * while the copy runs and must hash to it. progress_total: the denominator
+ * for copy_view's progress. */
+static gboolean write_raw(RotaView *src, RotaSlot *slot, guint64 offset, guint64 expected_size, const gchar *sha256,
 			  RotaProgress *progress, guint64 progress_total, GError **error)
 {
 	Readback rb = {0};
 	g_autoptr(GError) rb_error = NULL;
-	int fd;
+	SlotOut out = {.what = slot->device};
 	gboolean ok;
 
 	if (rota_view_get_size(src) != expected_size) {
@@ -414,15 +611,32 @@ static gboolean write_raw(RotaView *src, RotaSlot *slot, guint64 expected_size, 
 			    rota_view_get_size(src), expected_size);
 		return FALSE;
 	}
-	fd = open_slot_device(slot, error);
-	if (fd < 0)
+	out.fd = open_slot_device(slot, error);
+	if (out.fd < 0)
 		return FALSE;
-	ok = check_device_size(fd, slot, expected_size, error) && (!sha256 || readback_start(&rb, slot->device, error));
-	ok = ok && copy_view(src, fd, slot->device, sha256 ? &rb : NULL, progress, progress_total, error);
-	close(fd);
-	if (rb.thread && !readback_finish(&rb, slot, sha256, ok ? error : &rb_error))
+	out.direct_fd = open_direct(slot->device, O_WRONLY);
+	ok = check_device_size(out.fd, slot, offset + expected_size, error) &&
+	     (!sha256 || readback_start(&rb, slot->device, chunk_size_for(expected_size), error));
+	ok = ok && copy_view(src, &out, offset, sha256 ? &rb : NULL, progress, progress_total, error);
+	if (out.direct_fd >= 0)
+		close(out.direct_fd);
+	close(out.fd);
+	if (rb.reader && !readback_finish(&rb, slot, sha256, ok ? error : &rb_error))
 		ok = FALSE;
 	return ok;
+}
+
+gboolean rota_writer_copy_range(RotaView *src, RotaSlot *slot, guint64 offset, const gchar *sha256,
+				RotaProgress *progress, GError **error)
+{
+	guint64 size = rota_view_get_size(src);
+	return write_raw(src, slot, offset, size, sha256, progress, size, error);
+}
+
+gboolean rota_writer_verify_range(const RotaSlot *slot, guint64 offset, guint64 size, const gchar *sha256,
+				  GError **error)
+{
+	return verify_written(slot, offset, size, sha256, NULL, error);
 }
 
 /* ---- adaptive writes ---- */
@@ -514,10 +728,10 @@ static gboolean write_image(RotaWriteJob *job, RotaView *src, GError **error)
 	}
 	/* A full copy reads the slot back as it goes; adaptive writes skip and
 	 * reorder chunks, so their slot is read back afterwards. */
-	if (!adaptive && !write_raw(src, job->slot, job->image->size, job->image->sha256, job->progress,
+	if (!adaptive && !write_raw(src, job->slot, 0, job->image->size, job->image->sha256, job->progress,
 				    job->image->size, error))
 		return FALSE;
-	if (adaptive && !verify_written(job->slot, job->image->size, job->image->sha256, NULL, error))
+	if (adaptive && !verify_written(job->slot, 0, job->image->size, job->image->sha256, NULL, error))
 		return FALSE;
 	g_clear_error(&local);
 	if (index && !rota_hash_index_store(job->hooks->ctx, job->slot, job->image->sha256, index, &local))
@@ -755,7 +969,9 @@ static RotaView *image_view(RotaWriteJob *job, GError **error)
 gboolean rota_writer_run(RotaWriteJob *job, GError **error)
 {
 	g_autoptr(RotaView) src = NULL;
-	gboolean fs = job->kind == ROTA_WRITER_FS;
+	gboolean mtd = job->kind == ROTA_WRITER_MTD;
+	/* ubifs slots are mounted for their hooks, as RAUC does. */
+	gboolean fs = job->kind == ROTA_WRITER_FS || (mtd && g_str_equal(job->slot->type, "ubifs"));
 
 	if (job->kind == ROTA_WRITER_HOOK) {
 		g_autofree gchar *path = job->image->filename ? rota_hooks_stage_image(job->hooks, job->image, error) : NULL;
@@ -768,12 +984,15 @@ gboolean rota_writer_run(RotaWriteJob *job, GError **error)
 		if (!src)
 			return FALSE;
 	}
+	if (job->kind == ROTA_WRITER_BOOT)
+		return rota_boot_write(job, src, error); /* runs its hooks itself, around the switch */
 	if (job->kind == ROTA_WRITER_TAR || job->kind == ROTA_WRITER_EMPTYFS)
 		return run_tar(job, src, error);
 	if (!(fs ? run_hook_mounted(job, "pre-install", "slot-pre-install", error)
 		 : run_hook(job, "pre-install", "slot-pre-install", NULL, error)))
 		return FALSE;
-	if (!write_image(job, src, error))
+	if (!(mtd ? rota_mtd_write(src, job->slot, job->image->size, job->image->sha256, job->progress, error)
+		  : write_image(job, src, error)))
 		return FALSE;
 	if (fs && job->slot->resize && g_str_equal(job->slot->type, "ext4") && !resize_ext4(job->slot, error))
 		return FALSE;
@@ -799,7 +1018,17 @@ gboolean rota_writer_write_file(const RotaConfig *config, RotaSlot *slot, const 
 			if (mp && !rota_umount_slot(mp, ok ? error : &local))
 				ok = FALSE;
 		} else if (kind == ROTA_WRITER_RAW || kind == ROTA_WRITER_FS) {
-			ok = write_raw(src, slot, rota_view_get_size(src), NULL, NULL, 0, error);
+			ok = write_raw(src, slot, 0, rota_view_get_size(src), NULL, NULL, 0, error);
+		} else if (kind == ROTA_WRITER_MTD) {
+			ok = rota_mtd_write(src, slot, rota_view_get_size(src), NULL, NULL, error);
+			if (!ok)
+				g_prefix_error(error, "Failed writing slot %s: ", slot->name);
+		} else if (kind == ROTA_WRITER_BOOT) {
+			RotaWriteJob job = {.image = &image, .slot = slot, .kind = kind};
+			image.size = rota_view_get_size(src);
+			ok = rota_boot_write(&job, src, error);
+			if (!ok)
+				g_prefix_error(error, "Failed writing slot %s: ", slot->name);
 		} else {
 			g_set_error(error, ROTA_ERROR, ROTA_ERROR_INVALID, "write-slot cannot write images of type %s", type);
 		}

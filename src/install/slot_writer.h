@@ -17,6 +17,8 @@ typedef enum {
 	ROTA_WRITER_TAR,     /* mkfs + extract */
 	ROTA_WRITER_EMPTYFS, /* mkfs only */
 	ROTA_WRITER_HOOK,    /* the bundle's `install` hook does everything */
+	ROTA_WRITER_BOOT,    /* a boot region that switches between two halves (install/slot_boot.h) */
+	ROTA_WRITER_MTD,     /* NAND, NOR, UBI volumes, through mtd-utils tools (install/slot_mtd.h) */
 } RotaWriterKind;
 
 /* Chooses the writer for an image type on a slot type, or fails with
@@ -37,6 +39,17 @@ typedef struct {
  * reading it back). */
 gboolean rota_writer_run(RotaWriteJob *job, GError **error);
 
-/* Writes an image file from disk into a slot (write-slot): raw or tar. */
+/* Copies all of src into slot->device at offset (the device must hold
+ * offset + size bytes), fsyncs, and with sha256 reads the range back while
+ * copying and compares. For writers that own part of a device. */
+gboolean rota_writer_copy_range(RotaView *src, RotaSlot *slot, guint64 offset, const gchar *sha256,
+				RotaProgress *progress, GError **error);
+/* Reads size bytes at offset back from the device (not the page cache) and
+ * compares their sha256 with the hex digest sha256. */
+gboolean rota_writer_verify_range(const RotaSlot *slot, guint64 offset, guint64 size, const gchar *sha256,
+				  GError **error);
+
+/* Writes an image file from disk into a slot (write-slot): raw, tar, or a
+ * boot region. */
 gboolean rota_writer_write_file(const RotaConfig *config, RotaSlot *slot, const gchar *image_path, const gchar *type,
 				GError **error);

@@ -161,6 +161,42 @@ static gboolean take_int(Reader *r, const gchar *group, const gchar *key, gint *
 	return TRUE;
 }
 
+/* A size: decimal digits, optionally followed by K, M, G or T (powers of
+ * 1024; either case). Parsed as RAUC does: anything after the suffix is
+ * ignored and a value without leading digits is 0, so a config RAUC loads
+ * loads here too; the boot region checks refuse a 0 at install time. */
+static gboolean parse_size(const gchar *text, guint64 *out)
+{
+	static const gchar suffixes[] = "kmgt";
+	gchar *end = NULL;
+	guint64 v = g_ascii_strtoull(text, &end, 10);
+	const gchar *s = end && *end ? strchr(suffixes, g_ascii_tolower(*end)) : NULL;
+
+	for (gsize i = 0; s && i <= (gsize)(s - suffixes); i++) {
+		if (v > G_MAXUINT64 / 1024)
+			return FALSE;
+		v *= 1024;
+	}
+	*out = v;
+	return TRUE;
+}
+
+/* A size key that must be present: `required_for` names the slot type
+ * that needs it ("mandatory for boot-mbr-switch: ..."). */
+static gboolean take_required_size(Reader *r, const gchar *group, const gchar *key, const gchar *required_for,
+				   guint64 *out, GError **error)
+{
+	g_autofree gchar *v = take_str(r, group, key);
+	g_autofree gchar *what = NULL;
+
+	if (v && parse_size(v, out))
+		return TRUE;
+	what = v ? g_strdup_printf("mandatory for %s: '%s' is too large", required_for, v)
+		 : g_strdup_printf("mandatory for %s: missing", required_for);
+	invalid(error, r, group, key, what);
+	return FALSE;
+}
+
 static void warn_leftovers(Reader *r, const gchar *group)
 {
 	g_auto(GStrv) keys = g_key_file_get_keys(r->kf, group, NULL, NULL);
@@ -389,6 +425,7 @@ static gboolean parse_slot(Reader *r, RotaConfig *c, const gchar *group, GError 
 	static const gchar *const types[] = {"raw",       "ext4",           "vfat",           "ubifs",
 					     "ubivol",    "nand",           "nor",            "boot-emmc",
 					     "boot-mbr-switch", "boot-gpt-switch", "boot-raw-fallback", NULL};
+	static const gchar *const region_types[] = {"boot-mbr-switch", "boot-gpt-switch", "boot-raw-fallback", NULL};
 	g_auto(GStrv) parts = g_strsplit(group, ".", -1);
 	RotaSlot *s;
 
@@ -426,6 +463,12 @@ static gboolean parse_slot(Reader *r, RotaConfig *c, const gchar *group, GError 
 	    !take_bool(r, group, "allow-mounted", FALSE, &s->allow_mounted, error) ||
 	    !take_bool(r, group, "install-same", TRUE, &s->install_same, error) ||
 	    !take_bool(r, group, "resize", FALSE, &s->resize, error))
+		return FALSE;
+	/* Only the boot region types know the region keys; for the others they
+	 * stay behind and are warned about as unknown. */
+	if (g_strv_contains(region_types, s->type) &&
+	    (!take_required_size(r, group, "region-start", s->type, &s->region_start, error) ||
+	     !take_required_size(r, group, "region-size", s->type, &s->region_size, error)))
 		return FALSE;
 	warn_leftovers(r, group);
 	return TRUE;

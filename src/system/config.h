@@ -31,6 +31,8 @@ struct _RotaSlot {
 	gboolean resize;
 	gchar *extra_mount_opts;
 	gchar *extra_mkfs_opts;
+	guint64 region_start; /* boot-*-switch, boot-raw-fallback: byte offset on device */
+	guint64 region_size;  /* the region's two halves together, bytes */
 	/* runtime */
 	RotaSlotState state;
 	gchar *mount_point;   /* where it is mounted outside rota, or NULL */

@@ -638,10 +638,86 @@ static void test_slot_types_accepted(Fixture *f, gconstpointer data)
 
 	(void)data;
 	for (const gchar *const *t = types; *t; t++) {
-		g_autofree gchar *text = g_strdup_printf(MINIMAL "[slot.x.0]\ndevice=/dev/x\ntype=%s\n", *t);
+		const gchar *region = g_str_has_prefix(*t, "boot-") && !g_str_equal(*t, "boot-emmc")
+					      ? "region-start=1M\nregion-size=2M\n"
+					      : "";
+		g_autofree gchar *text = g_strdup_printf(MINIMAL "[slot.x.0]\ndevice=/dev/x\ntype=%s\n%s", *t, region);
 		g_autoptr(RotaConfig) c = load_ok(f, text);
 		g_assert_cmpstr(rota_config_find_slot(c, "x.0")->type, ==, *t);
 	}
+}
+
+/* region-start / region-size: sizes with K/M/G/T suffixes (× 1024^n),
+ * trailing text ignored, no digits = 0 (RAUC's parser). */
+static void test_region_sizes(Fixture *f, gconstpointer data)
+{
+	static const struct {
+		const gchar *text;
+		guint64 value;
+	} cases[] = {{"2048", 2048},
+		     {"1k", 1024},
+		     {"4K", 4096},
+		     {"1M", 1048576},
+		     {"3m", 3145728},
+		     {"2G", 2147483648ull},
+		     {"1T", 1099511627776ull},
+		     {"12k bytes", 12288},
+		     {"7x", 7},
+		     {"0", 0},
+		     {"abc", 0}};
+
+	(void)data;
+	for (gsize i = 0; i < G_N_ELEMENTS(cases); i++) {
+		g_autofree gchar *text = g_strdup_printf(MINIMAL "[slot.boot.0]\ndevice=/dev/x\ntype=boot-gpt-switch\n"
+								 "region-start=%s\nregion-size=%s\n",
+							 cases[i].text, "1M");
+		g_autoptr(RotaConfig) c = load_ok(f, text);
+		RotaSlot *s = rota_config_find_slot(c, "boot.0");
+		g_assert_cmpuint(s->region_start, ==, cases[i].value);
+		g_assert_cmpuint(s->region_size, ==, 1048576);
+	}
+}
+
+static void test_region_keys_per_type(Fixture *f, gconstpointer data)
+{
+	static const gchar *const types[] = {"boot-mbr-switch", "boot-gpt-switch", "boot-raw-fallback"};
+
+	(void)data;
+	for (gsize i = 0; i < G_N_ELEMENTS(types); i++) {
+		g_autofree gchar *no_start = g_strdup_printf(MINIMAL "[slot.boot.0]\ndevice=/dev/x\ntype=%s\nregion-size=2M\n",
+							     types[i]);
+		g_autofree gchar *no_size = g_strdup_printf(MINIMAL "[slot.boot.0]\ndevice=/dev/x\ntype=%s\nregion-start=1M\n",
+							    types[i]);
+		g_autofree gchar *too_large = g_strdup_printf(
+			MINIMAL "[slot.boot.0]\ndevice=/dev/x\ntype=%s\nregion-start=1M\nregion-size=99999999T\n", types[i]);
+		g_autofree gchar *mandatory = g_strdup_printf("mandatory for %s", types[i]);
+		g_autofree gchar *ok_text = g_strdup_printf(
+			MINIMAL "[slot.boot.0]\ndevice=/dev/x\ntype=%s\nregion-start=4M\nregion-size=8M\n", types[i]);
+		g_autoptr(RotaConfig) c = NULL;
+
+		assert_load_error(f, no_start, "slot.boot.0", "region-start", mandatory);
+		assert_load_error(f, no_size, "slot.boot.0", "region-size", mandatory);
+		assert_load_error(f, too_large, "slot.boot.0", "region-size", "too large");
+		c = load_ok(f, ok_text);
+		g_assert_cmpuint(rota_config_find_slot(c, "boot.0")->region_start, ==, 4u << 20);
+		g_assert_cmpuint(rota_config_find_slot(c, "boot.0")->region_size, ==, 8u << 20);
+	}
+}
+
+/* Other slot types do not know the region keys: they are unknown keys. */
+static void test_region_keys_unknown_elsewhere(Fixture *f, gconstpointer data)
+{
+	g_autoptr(RotaConfig) c = NULL;
+
+	(void)data;
+	g_test_expect_message("rota", G_LOG_LEVEL_WARNING, "*unknown key 'region-*' in section [slot.rootfs.0]*");
+	g_test_expect_message("rota", G_LOG_LEVEL_WARNING, "*unknown key 'region-*' in section [slot.rootfs.0]*");
+	g_test_expect_message("rota", G_LOG_LEVEL_WARNING, "*unknown key 'region-start' in section [slot.emmc.0]*");
+	c = load_ok(f, MINIMAL "[slot.rootfs.0]\ndevice=/dev/sda1\nregion-start=1M\nregion-size=2M\n"
+			       "[slot.emmc.0]\ndevice=/dev/mmcblk0\ntype=boot-emmc\nregion-start=1M\n");
+	g_test_assert_expected_messages();
+	g_assert_cmpuint(rota_config_find_slot(c, "rootfs.0")->region_start, ==, 0);
+	g_assert_cmpuint(rota_config_find_slot(c, "rootfs.0")->region_size, ==, 0);
 }
 
 static void test_error_slot_device_missing(Fixture *f, gconstpointer data)
@@ -776,6 +852,9 @@ int main(int argc, char **argv)
 	ADD("slot/type-unsupported", test_error_slot_type);
 	ADD("slot/types-accepted", test_slot_types_accepted);
 	ADD("slot/device-missing", test_error_slot_device_missing);
+	ADD("slot/region-sizes", test_region_sizes);
+	ADD("slot/region-keys-per-type", test_region_keys_per_type);
+	ADD("slot/region-keys-unknown-elsewhere", test_region_keys_unknown_elsewhere);
 	ADD("slot/duplicate-bootname", test_error_duplicate_bootname);
 	ADD("slot/bootname-whitespace", test_error_bootname_whitespace);
 	ADD("slot/child-with-bootname", test_error_child_with_bootname);
