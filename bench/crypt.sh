@@ -12,7 +12,8 @@
 #     key operation) is the same either way. Also: `rota info` of the
 #     10,000-recipient bundle by the last recipient, with and without --cert.
 #   * decrypt-plus-verify throughput of a ~1 GiB crypt bundle
-#     (bench/crypt_speed: the crypt view over the verity view, on 1 and on all
+#     (bench/crypt_speed: the decrypting verity view, one pass per block, and
+#     the former crypt-view-over-verity-view stack, on 1 and on all
 #     cores) beside `openssl speed -evp aes-256-cbc -decrypt` and
 #     `-evp sha256` (4096-byte blocks, one core) in the same run.
 #

@@ -1,11 +1,13 @@
 /* bundle.c — bundle files: open/verify, create, extract and the signature
  * operations. The byte layout is in bundle-format.md; every region read from
  * the file is bounds-checked before use, and nothing in the payload is used
- * before the signature (plain) or the verity root hash (verity) covers it. */
+ * before the signature (plain) or the verity root hash (verity, crypt)
+ * covers it. */
 #include "bundle.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 #include <string.h>
@@ -16,7 +18,6 @@
 #include "bundle/bundle_private.h"
 #include "bundle/verity.h"
 #include "common/util.h"
-#include "view/crypt_view.h"
 
 void rota_bundle_free(RotaBundle *b)
 {
@@ -211,7 +212,17 @@ static gboolean load_verity(RotaBundle *b, const RotaKeyring *keyring, GError **
 	region = rota_sub_view_new(b->file, 0, b->payload_size, error);
 	if (!region)
 		return FALSE;
-	b->payload = rota_verity_view_new(region, data_size, b->manifest->verity_size, salt, root, error);
+	if (b->manifest->format == ROTA_FORMAT_CRYPT) {
+		/* Verified and decrypted in one pass per block (the key was
+		 * checked to be 64 hex digits with the manifest). */
+		guint8 key[32];
+		rota_hex_decode(b->manifest->crypt_key, key, sizeof(key));
+		b->payload = rota_verity_view_new_decrypting(region, data_size, b->manifest->verity_size, salt, root, key,
+							     error);
+		OPENSSL_cleanse(key, sizeof(key));
+	} else {
+		b->payload = rota_verity_view_new(region, data_size, b->manifest->verity_size, salt, root, error);
+	}
 	return b->payload != NULL;
 }
 
@@ -285,21 +296,8 @@ RotaBundle *rota_bundle_open(const gchar *path, const RotaBundleOpenOptions *opt
 
 RotaSquashfs *rota_bundle_get_squashfs(RotaBundle *b, GError **error)
 {
-	g_autoptr(RotaView) plain = NULL;
-	guint8 key[32];
-
-	if (b->sqfs)
-		return b->sqfs;
-	if (b->format != ROTA_FORMAT_CRYPT) {
+	if (!b->sqfs)
 		b->sqfs = rota_squashfs_open(b->payload, error);
-		return b->sqfs;
-	}
-	/* crypt: decrypt what the verity view has checked. */
-	rota_hex_decode(b->manifest->crypt_key, key, sizeof(key));
-	plain = rota_crypt_view_new(b->payload, key, error);
-	memset(key, 0, sizeof(key));
-	if (plain)
-		b->sqfs = rota_squashfs_open(plain, error);
 	return b->sqfs;
 }
 

@@ -33,7 +33,8 @@ typedef struct {
 	RotaBundleFormat format;
 	gboolean verified;     /* signature verified against a keyring */
 	GPtrArray *chain;      /* RotaCertInfo*, leaf first, when verified */
-	RotaView *payload;     /* the data the squashfs is read from (verity view for verity) */
+	RotaView *payload;     /* the data the squashfs is read from (verity view for verity; for crypt
+				* the decrypting verity view, which returns plaintext) */
 	RotaSquashfs *sqfs;    /* opened on demand by rota_bundle_get_squashfs() */
 	gboolean streamed;     /* file is an HTTP view (path was an http(s) URL) */
 } RotaBundle;

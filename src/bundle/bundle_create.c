@@ -9,7 +9,6 @@
 #include <errno.h>
 #include <gio/gio.h>
 #include <fcntl.h>
-#include <openssl/evp.h>
 #include <openssl/rand.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -116,43 +115,13 @@ static gboolean mirror_tree(const gchar *src, const gchar *dst, gboolean top, GE
 
 static gboolean hash_file(const gchar *path, gchar **out_hex, guint64 *out_size, GError **error)
 {
-	g_autofree guint8 *buf = g_malloc(1 << 20);
-	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-	guint8 digest[32];
-	guint64 size = 0;
-	gboolean ok = TRUE;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	g_autoptr(RotaView) view = rota_file_view_new(path, error);
 
-	if (fd < 0) {
-		int err = errno;
-		EVP_MD_CTX_free(ctx);
-		g_set_error(error, ROTA_ERROR, ROTA_ERROR_IO, "%s: cannot open: %s", path, g_strerror(err));
+	if (!view)
 		return FALSE;
-	}
-	EVP_DigestInit_ex(ctx, EVP_sha256(), NULL);
-	for (;;) {
-		ssize_t r = read(fd, buf, 1 << 20);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0) {
-			int err = errno;
-			g_set_error(error, ROTA_ERROR, ROTA_ERROR_IO, "%s: read failed: %s", path, g_strerror(err));
-			ok = FALSE;
-			break;
-		}
-		if (r == 0)
-			break;
-		EVP_DigestUpdate(ctx, buf, (size_t)r);
-		size += (guint64)r;
-	}
-	close(fd);
-	EVP_DigestFinal_ex(ctx, digest, NULL);
-	EVP_MD_CTX_free(ctx);
-	if (ok) {
-		*out_hex = rota_hex_encode(digest, 32);
-		*out_size = size;
-	}
-	return ok;
+	*out_hex = rota_view_sha256(view, error);
+	*out_size = rota_view_get_size(view);
+	return *out_hex != NULL;
 }
 
 /* <filename>.block-hash-index next to the image: the SHA-256 of each 4 KiB

@@ -1041,10 +1041,15 @@ typedef struct {
 	ViewFile *file;
 	sqfs_compressor_t *cmp;
 	sqfs_data_reader_t *data;
+	guint8 *packed;   /* one compressed block */
+	guint8 *block;    /* the last block decompressed for a partial read */
+	guint64 block_at; /* its position in the image, G_MAXUINT64 if none */
 } ReadCtx;
 
 static void read_ctx_free(ReadCtx *ctx)
 {
+	g_free(ctx->packed);
+	g_free(ctx->block);
 	if (ctx->data != NULL)
 		sqfs_destroy(ctx->data);
 	if (ctx->cmp != NULL)
@@ -1063,6 +1068,7 @@ struct _RotaSquashfs {
 	sqfs_dir_reader_t *dir;
 	sqfs_id_table_t *ids;
 	GHashTable *inodes; /* path → sqfs_inode_generic_t*, repeated reads skip the lookup */
+	GHashTable *offsets; /* path → block_offsets() of the file */
 	GPtrArray *spare;   /* idle ReadCtx* for file data: concurrent reads decode in parallel */
 };
 
@@ -1100,6 +1106,9 @@ static ReadCtx *read_ctx_new(RotaView *view, const sqfs_super_t *super, GError *
 		set_read_error(error, ctx->file, err, "reading squashfs fragment table");
 		return NULL;
 	}
+	ctx->packed = g_malloc(super->block_size);
+	ctx->block = g_malloc(super->block_size);
+	ctx->block_at = G_MAXUINT64;
 	return g_steal_pointer(&ctx);
 }
 
@@ -1108,6 +1117,7 @@ void rota_squashfs_free(RotaSquashfs *sqfs)
 	if (sqfs == NULL)
 		return;
 	g_clear_pointer(&sqfs->inodes, g_hash_table_unref);
+	g_clear_pointer(&sqfs->offsets, g_hash_table_unref);
 	if (sqfs->ids != NULL)
 		sqfs_destroy(sqfs->ids);
 	if (sqfs->dir != NULL)
@@ -1148,6 +1158,7 @@ RotaSquashfs *rota_squashfs_open(RotaView *view, GError **error)
 	g_mutex_init(&sqfs->lock);
 	sqfs->view = rota_view_ref(view);
 	sqfs->inodes = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, sqfs_free);
+	sqfs->offsets = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, (GDestroyNotify)g_array_unref);
 	sqfs->spare = g_ptr_array_new_with_free_func((GDestroyNotify)read_ctx_free);
 	if (!read_superblock(sqfs, error))
 		return NULL;
@@ -1276,49 +1287,217 @@ static void return_read_ctx(RotaSquashfs *sqfs, ReadCtx *ctx)
 	g_mutex_unlock(&sqfs->lock);
 }
 
+/* Where each data block of a file starts in the image, plus the end of the
+ * last one (count + 1 entries; a sparse block starts where the next does). */
+static GArray *block_offsets(const sqfs_inode_generic_t *inode)
+{
+	size_t count = sqfs_inode_get_file_block_count(inode);
+	guint64 at = 0;
+	GArray *offsets = g_array_sized_new(FALSE, FALSE, sizeof(guint64), (guint)count + 1);
+
+	sqfs_inode_get_file_block_start(inode, &at);
+	for (size_t i = 0; i < count; i++) {
+		g_array_append_val(offsets, at);
+		at += SQFS_ON_DISK_BLOCK_SIZE(inode->extra[i]);
+	}
+	g_array_append_val(offsets, at);
+	return offsets;
+}
+
+/* Hints the image bytes that hold the file's blocks for [off, off+len):
+ * blocks are stored in order, so that is one range (a fragment tail is not
+ * included; it is small and elsewhere). */
+static void will_read_blocks(RotaSquashfs *sqfs, GArray *offsets, guint64 off, guint64 len)
+{
+	guint64 bs = sqfs->super.block_size, count = offsets->len - 1;
+	guint64 first = off / bs, end = MIN((off + len + bs - 1) / bs, count);
+
+	if (len == 0 || first >= end)
+		return;
+	guint64 start = g_array_index(offsets, guint64, first), stop = g_array_index(offsets, guint64, end);
+	if (stop > start)
+		rota_view_will_read(sqfs->view, start, stop - start);
+}
+
+/* The file's inode and block offsets, both cached until the image closes. */
+static const sqfs_inode_generic_t *file_blocks(RotaSquashfs *sqfs, const gchar *path, GArray **out_offsets,
+					       GError **error)
+{
+	g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&sqfs->lock);
+	const sqfs_inode_generic_t *inode = lookup_file_locked(sqfs, path, error);
+	GArray *offsets;
+
+	if (inode == NULL)
+		return NULL;
+	offsets = g_hash_table_lookup(sqfs->offsets, path);
+	if (offsets == NULL) {
+		offsets = block_offsets(inode);
+		g_hash_table_insert(sqfs->offsets, g_strdup(path), offsets);
+	}
+	*out_offsets = offsets;
+	return inode;
+}
+
+typedef struct {
+	RotaSquashfs *sqfs;
+	ReadCtx *ctx;
+	const gchar *path;
+	const sqfs_inode_generic_t *inode;
+	GArray *offsets;
+	guint64 size;
+} FileReader;
+
+static void set_block_error(GError **error, FileReader *r, guint64 block, int err)
+{
+	g_set_error(error, ROTA_ERROR, sqfs_error_code(err),
+		    "%s: reading '%s': data block %" G_GUINT64_FORMAT " at image offset %" G_GUINT64_FORMAT ": %s",
+		    rota_view_get_name(r->sqfs->view), r->path, block, g_array_index(r->offsets, guint64, block),
+		    sqfs_strerror(err));
+}
+
+/* Decompresses block b (stored as word) into out, which holds exactly the
+ * block's logical length. */
+static gboolean unpack_block(FileReader *r, guint64 b, sqfs_u32 word, guint8 *out, gsize logical, GError **error)
+{
+	guint64 at = g_array_index(r->offsets, guint64, b);
+	gsize packed = SQFS_ON_DISK_BLOCK_SIZE(word);
+	sqfs_s32 n;
+
+	if (packed > r->sqfs->super.block_size) {
+		set_block_error(error, r, b, SQFS_ERROR_CORRUPTED);
+		return FALSE;
+	}
+	if (!rota_view_read_at(r->sqfs->view, at, r->ctx->packed, packed, error))
+		return FALSE;
+	n = r->ctx->cmp->do_block(r->ctx->cmp, r->ctx->packed, (sqfs_u32)packed, out, (sqfs_u32)logical);
+	if (n <= 0) {
+		set_block_error(error, r, b, n < 0 ? n : SQFS_ERROR_OVERFLOW);
+		return FALSE;
+	}
+	if ((gsize)n != logical) {
+		/* Only the last block of a file may be short, and it is short in
+		 * its logical length already: anything else is damage. */
+		g_set_error(error, ROTA_ERROR, ROTA_ERROR_INVALID,
+			    "%s: reading '%s': data block %" G_GUINT64_FORMAT " at image offset %" G_GUINT64_FORMAT
+			    ": compressed data is corrupt (%d bytes instead of %" G_GSIZE_FORMAT ")",
+			    rota_view_get_name(r->sqfs->view), r->path, b, at, (int)n, logical);
+		return FALSE;
+	}
+	return TRUE;
+}
+
+/* Copies [in, in+n) of block b into dst: stored blocks straight from the
+ * image, whole compressed blocks decompressed in place, parts of one
+ * through the context's one-block cache. */
+static gboolean read_block_part(FileReader *r, guint64 b, gsize in, guint8 *dst, gsize n, GError **error)
+{
+	guint32 bs = r->sqfs->super.block_size;
+	gsize logical = (gsize)MIN((guint64)bs, r->size - b * bs);
+	sqfs_u32 word = r->inode->extra[b];
+	guint64 at = g_array_index(r->offsets, guint64, b);
+
+	if (SQFS_IS_SPARSE_BLOCK(word)) {
+		memset(dst, 0, n);
+		return TRUE;
+	}
+	if (!SQFS_IS_BLOCK_COMPRESSED(word)) {
+		if (SQFS_ON_DISK_BLOCK_SIZE(word) != logical) {
+			set_block_error(error, r, b, SQFS_ERROR_CORRUPTED);
+			return FALSE;
+		}
+		return rota_view_read_at(r->sqfs->view, at + in, dst, n, error);
+	}
+	if (n == logical)
+		return unpack_block(r, b, word, dst, logical, error);
+	if (r->ctx->block_at != at) {
+		r->ctx->block_at = G_MAXUINT64;
+		if (!unpack_block(r, b, word, r->ctx->block, logical, error))
+			return FALSE;
+		r->ctx->block_at = at;
+	}
+	memcpy(dst, r->ctx->block + in, n);
+	return TRUE;
+}
+
+/* The tail of a file kept in a fragment block: [off, off+len) of it. */
+static gboolean read_fragment_tail(FileReader *r, guint64 off, guint8 *dst, gsize len, GError **error)
+{
+	sqfs_u8 *tail = NULL;
+	size_t tail_len = 0;
+	int err = sqfs_data_reader_get_fragment(r->ctx->data, r->inode, &tail_len, &tail);
+
+	if (err == 0 && off + len > tail_len)
+		err = SQFS_ERROR_CORRUPTED;
+	if (err != 0) {
+		g_autofree gchar *context = g_strdup_printf("%s: reading the fragment of '%s'",
+							    rota_view_get_name(r->sqfs->view), r->path);
+		set_read_error(error, r->ctx->file, err, context);
+		sqfs_free(tail);
+		return FALSE;
+	}
+	memcpy(dst, tail + off, len);
+	sqfs_free(tail);
+	return TRUE;
+}
+
+/* Reads block by block with the offsets computed once per file (libsquashfs'
+ * sqfs_data_reader_read() walks the block list from the start on every call
+ * and, at a block-aligned offset, also loads the block before). */
+static gboolean read_blocks(FileReader *r, guint64 off, guint8 *dst, gsize len, GError **error)
+{
+	guint32 bs = r->sqfs->super.block_size;
+	guint64 count = r->offsets->len - 1;
+
+	while (len > 0) {
+		guint64 b = off / bs;
+		gsize in = (gsize)(off % bs);
+		gsize n;
+
+		if (b >= count)
+			return read_fragment_tail(r, off - count * bs, dst, len, error);
+		n = (gsize)MIN((guint64)len, MIN((guint64)bs, r->size - b * bs) - in);
+		if (!read_block_part(r, b, in, dst, n, error))
+			return FALSE;
+		off += n;
+		dst += n;
+		len -= n;
+	}
+	return TRUE;
+}
+
 gboolean rota_squashfs_read_file(RotaSquashfs *sqfs, const gchar *path, guint64 off, void *buf, gsize len,
 				 GError **error)
 {
-	const sqfs_inode_generic_t *inode;
-	guint64 size, end;
-	ReadCtx *ctx;
-	gboolean ok = TRUE;
+	FileReader r = {.sqfs = sqfs, .path = path};
+	guint64 end;
+	gboolean ok;
 
-	/* Inodes stay in the cache until the image is closed. */
-	g_mutex_lock(&sqfs->lock);
-	inode = lookup_file_locked(sqfs, path, error);
-	g_mutex_unlock(&sqfs->lock);
-	if (inode == NULL)
+	r.inode = file_blocks(sqfs, path, &r.offsets, error);
+	if (r.inode == NULL)
 		return FALSE;
-	size = inode_file_size(inode);
-	if (!rota_add_u64(off, len, &end) || end > size) {
+	r.size = inode_file_size(r.inode);
+	if (!rota_add_u64(off, len, &end) || end > r.size) {
 		g_set_error(error, ROTA_ERROR, ROTA_ERROR_INVALID,
 			    "%s: reading %" G_GSIZE_FORMAT " bytes at offset %" G_GUINT64_FORMAT
 			    " of '%s' goes beyond its size %" G_GUINT64_FORMAT,
-			    rota_view_get_name(sqfs->view), len, off, path, size);
+			    rota_view_get_name(sqfs->view), len, off, path, r.size);
 		return FALSE;
 	}
-	ctx = take_read_ctx(sqfs, error);
-	if (!ctx)
+	r.ctx = take_read_ctx(sqfs, error);
+	if (!r.ctx)
 		return FALSE;
-	while (ok && len > 0) {
-		/* sqfs_data_reader_read returns a signed 32-bit count. */
-		sqfs_u32 chunk = (sqfs_u32)MIN(len, (gsize)1 << 30);
-		sqfs_s32 n = sqfs_data_reader_read(ctx->data, inode, off, buf, chunk);
-
-		if (n <= 0 || (sqfs_u32)n != chunk) {
-			g_autofree gchar *context = g_strdup_printf(
-				"%s: reading '%s' at offset %" G_GUINT64_FORMAT, rota_view_get_name(sqfs->view), path, off);
-			set_read_error(error, ctx->file, n < 0 ? n : SQFS_ERROR_CORRUPTED, context);
-			ok = FALSE;
-			break;
-		}
-		off += chunk;
-		len -= chunk;
-		buf = (guint8 *)buf + chunk;
-	}
-	return_read_ctx(sqfs, ctx);
+	ok = read_blocks(&r, off, buf, len, error);
+	return_read_ctx(sqfs, r.ctx);
 	return ok;
+}
+
+/* A file read whole (manifest, block-hash-index) is fetched in one go. */
+static void hint_whole_file(RotaSquashfs *sqfs, const gchar *path, guint64 size)
+{
+	GArray *offsets;
+
+	if (file_blocks(sqfs, path, &offsets, NULL))
+		will_read_blocks(sqfs, offsets, 0, size);
 }
 
 GBytes *rota_squashfs_load_file(RotaSquashfs *sqfs, const gchar *path, gsize max_size, GError **error)
@@ -1335,6 +1514,7 @@ GBytes *rota_squashfs_load_file(RotaSquashfs *sqfs, const gchar *path, gsize max
 		return NULL;
 	}
 	data = g_malloc(MAX(size, 1));
+	hint_whole_file(sqfs, path, size);
 	if (!rota_squashfs_read_file(sqfs, path, 0, data, size, error))
 		return NULL;
 	return g_bytes_new_take(g_steal_pointer(&data), size);
@@ -1822,12 +2002,19 @@ typedef struct {
 	RotaView base;
 	RotaSquashfs *sqfs;
 	gchar *path;
+	GArray *offsets; /* block_offsets() of the file, owned by sqfs */
 } SquashfsFileView;
 
 static gboolean squashfs_file_view_read_at(RotaView *view, guint64 off, void *buf, gsize len, GError **error)
 {
 	SquashfsFileView *self = (SquashfsFileView *)view;
 	return rota_squashfs_read_file(self->sqfs, self->path, off, buf, len, error);
+}
+
+static void squashfs_file_view_will_read(RotaView *view, guint64 off, guint64 len)
+{
+	SquashfsFileView *self = (SquashfsFileView *)view;
+	will_read_blocks(self->sqfs, self->offsets, off, len);
 }
 
 static void squashfs_file_view_finalize(RotaView *view)
@@ -1838,6 +2025,7 @@ static void squashfs_file_view_finalize(RotaView *view)
 static const RotaViewOps squashfs_file_view_ops = {
 	.read_at = squashfs_file_view_read_at,
 	.finalize = squashfs_file_view_finalize,
+	.will_read = squashfs_file_view_will_read,
 };
 
 /* ---- raw files: chunks read straight from the image ---- */
@@ -1870,6 +2058,24 @@ static gboolean raw_file_view_read_at(RotaView *view, guint64 off, void *buf, gs
 	return TRUE;
 }
 
+/* Stored blocks lie back to back (sparse ones take no room): one range. */
+static void raw_file_view_will_read(RotaView *view, guint64 off, guint64 len)
+{
+	RawFileView *self = (RawFileView *)view;
+	guint64 first = off / self->block_size, last = (off + len - 1) / self->block_size;
+	guint64 start = G_MAXUINT64, stop = 0;
+
+	for (guint64 b = first; b <= last && b < self->blocks->len; b++) {
+		guint64 at = g_array_index(self->blocks, guint64, b);
+		if (at == G_MAXUINT64)
+			continue;
+		start = MIN(start, at);
+		stop = MAX(stop, at + self->block_size);
+	}
+	if (stop > start)
+		rota_view_will_read(self->image, start, stop - start);
+}
+
 static void raw_file_view_finalize(RotaView *view)
 {
 	RawFileView *self = (RawFileView *)view;
@@ -1880,6 +2086,7 @@ static void raw_file_view_finalize(RotaView *view)
 static const RotaViewOps raw_file_view_ops = {
 	.read_at = raw_file_view_read_at,
 	.finalize = raw_file_view_finalize,
+	.will_read = raw_file_view_will_read,
 };
 
 /* Where each block of a file lies in the image, if every block is stored
@@ -1935,5 +2142,10 @@ RotaView *rota_squashfs_file_view_new(RotaSquashfs *sqfs, const gchar *path, GEr
 	self = rota_view_alloc(sizeof(SquashfsFileView), &squashfs_file_view_ops, inode_file_size(inode), path);
 	self->sqfs = sqfs;
 	self->path = g_strdup(path);
+	self->offsets = g_hash_table_lookup(sqfs->offsets, path);
+	if (self->offsets == NULL) {
+		self->offsets = block_offsets(inode);
+		g_hash_table_insert(sqfs->offsets, g_strdup(path), self->offsets);
+	}
 	return &self->base;
 }

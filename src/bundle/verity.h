@@ -5,7 +5,8 @@
  * tree right after the data with its top level first. This module builds
  * the tree, checks a whole payload on all cores, and provides the verity
  * view: a RotaView that returns only data blocks verified against the
- * signed root hash. */
+ * signed root hash (for crypt payloads: only the plaintext of verified
+ * blocks). */
 #pragma once
 
 #include <glib.h>
@@ -37,3 +38,12 @@ gboolean rota_verity_check_all(RotaView *source, guint64 data_size, guint64 tree
  * blocks are cached; data blocks are hashed on every read. */
 RotaView *rota_verity_view_new(RotaView *source, guint64 data_size, guint64 tree_size, const guint8 salt[32],
 			       const guint8 root[32], GError **error);
+
+/* The same over a crypt payload (bundle-format.md §6.1: AES-256-CBC of
+ * each 4 KiB block, hash tree over the ciphertext): the view returns the
+ * plaintext. Each block is hashed, checked and then decrypted in one pass
+ * while it is in L1; a block that fails its check is never decrypted, and
+ * the read fails naming its offset. */
+RotaView *rota_verity_view_new_decrypting(RotaView *source, guint64 data_size, guint64 tree_size,
+					  const guint8 salt[32], const guint8 root[32], const guint8 key[32],
+					  GError **error);

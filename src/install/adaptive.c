@@ -187,6 +187,37 @@ static gboolean copy_from_bundle(Adaptive *a, guint64 first, guint64 n, GError *
 	return TRUE;
 }
 
+/* Whether the indexes say chunk c can come from a device slot: the same
+ * choice find_local() makes, without reading (and checking) the chunk. */
+static gboolean indexed_locally(Adaptive *a, guint64 c)
+{
+	const guint8 *d = a->want + c * 32;
+	gsize target_len = 0;
+	const guint8 *target = a->target_old.index ? g_bytes_get_data(a->target_old.index, &target_len) : NULL;
+
+	return memcmp(d, rota_zero_chunk_digest, 32) == 0 ||
+	       (target && (c + 1) * 32 <= target_len && memcmp(target + c * 32, d, 32) == 0) ||
+	       lookup_find(&a->target_old, d) >= (gint64)c || (a->seed && lookup_find(&a->seed_lookup, d) >= 0);
+}
+
+/* Announces every run of chunks the bundle will have to supply, before
+ * the first is read: a streamed bundle then fetches each stretch of them
+ * exactly, neighbours in one request, and reads ahead across runs. */
+static void announce_bundle_reads(Adaptive *a)
+{
+	guint64 run = 0;
+
+	for (guint64 c = 0; c <= a->stats->chunks; c++) {
+		if (c < a->stats->chunks && !indexed_locally(a, c)) {
+			run++;
+			continue;
+		}
+		if (run)
+			rota_view_will_read(a->job->image, (c - run) * ROTA_CHUNK, run * ROTA_CHUNK);
+		run = 0;
+	}
+}
+
 static gboolean write_all_chunks(Adaptive *a, GError **error)
 {
 	guint8 buf[ROTA_CHUNK];
@@ -272,7 +303,10 @@ gboolean rota_adaptive_write(RotaAdaptiveJob *job, RotaAdaptiveStats *stats, GEr
 		return FALSE;
 	}
 	a.want = g_bytes_get_data(job->image_index, NULL);
-	ok = open_sources(&a, error) && write_all_chunks(&a, error);
+	ok = open_sources(&a, error);
+	if (ok)
+		announce_bundle_reads(&a);
+	ok = ok && write_all_chunks(&a, error);
 	if (ok && fsync(a.fd) != 0) {
 		int err = errno;
 		g_set_error(error, ROTA_ERROR, ROTA_ERROR_IO, "%s: fsync failed: %s", job->target->device, g_strerror(err));

@@ -33,7 +33,12 @@ typedef struct {
 	gsize window;  /* size of that range */
 	guint64 start; /* where the stream's contiguous reads began */
 	guint64 used;
+	guint64 hint_end; /* end of the announced range being fetched, 0 if none */
 } Stream;
+
+typedef struct {
+	guint64 off, end;
+} Range;
 
 typedef struct {
 	RotaView base;
@@ -48,6 +53,7 @@ typedef struct {
 	guint64 pending_off;
 	gsize pending_len;
 	Stream *pending_stream;
+	GArray *announced;  /* Range: will_read() ranges, sorted, touching ones merged */
 	guint8 *needed_map; /* one bit per 4 KiB block read through the view */
 	guint64 needed;
 	gint64 started;     /* monotonic µs */
@@ -125,6 +131,18 @@ static Chunk *add_chunk(HttpView *self, guint64 off, gsize len, guint8 *data)
 	return c;
 }
 
+/* Start of the first block in [from, to) that has been read already, or to:
+ * an announced range is fetched only up to there (the rest was read and
+ * evicted, except where two readers share a block). */
+static guint64 unread_until(HttpView *self, guint64 from, guint64 to)
+{
+	for (guint64 b = (from + NEEDED_BLOCK - 1) / NEEDED_BLOCK; b * NEEDED_BLOCK < to; b++) {
+		if (self->needed_map[b / 8] & (1u << (b % 8)))
+			return b * NEEDED_BLOCK;
+	}
+	return to;
+}
+
 /* ---- fetching ---- */
 
 static gboolean check_budget(HttpView *self, gsize len, GError **error)
@@ -152,6 +170,8 @@ static gboolean read_ahead(HttpView *self, Stream *s, GError **error)
 	gsize window = MIN(s->window * 2, (gsize)MAX_WINDOW);
 	guint64 end = MIN(s->next + window, next_cached(self, s->next));
 
+	if (s->hint_end) /* what comes after an announced range is unknown */
+		end = unread_until(self, s->next, MIN(end, s->hint_end));
 	if (s->next >= self->base.size || end <= s->next || find_chunk(self, s->next))
 		return TRUE;
 	g_debug("%s: read-ahead %" G_GUINT64_FORMAT "+%" G_GUINT64_FORMAT, self->base.name, s->next, end - s->next);
@@ -222,6 +242,51 @@ static Stream *oldest_stream(HttpView *self)
 	return oldest;
 }
 
+/* ---- announced ranges ---- */
+
+/* Index of the first announced range that ends at or after off. */
+static guint first_reaching(GArray *ranges, guint64 off)
+{
+	guint lo = 0, hi = ranges->len;
+
+	while (lo < hi) {
+		guint mid = lo + (hi - lo) / 2;
+		if (g_array_index(ranges, Range, mid).end < off)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/* Adds [off, end), merged with every range it overlaps or touches, so
+ * that adjacent announcements become one request. */
+static void announce(HttpView *self, guint64 off, guint64 end)
+{
+	guint i = first_reaching(self->announced, off), j = i;
+	Range merged = {off, end};
+
+	while (j < self->announced->len && g_array_index(self->announced, Range, j).off <= end) {
+		Range *r = &g_array_index(self->announced, Range, j);
+		merged.off = MIN(merged.off, r->off);
+		merged.end = MAX(merged.end, r->end);
+		j++;
+	}
+	if (j > i)
+		g_array_remove_range(self->announced, i, j - i);
+	g_array_insert_val(self->announced, i, merged);
+}
+
+/* End of the announced range that holds off, or 0. */
+static guint64 hinted_end(HttpView *self, guint64 off)
+{
+	guint i = first_reaching(self->announced, off + 1);
+
+	if (i < self->announced->len && g_array_index(self->announced, Range, i).off <= off)
+		return g_array_index(self->announced, Range, i).end;
+	return 0;
+}
+
 /* Serves a miss at off (nothing in flight): fetches a window there, or
  * reads a large request straight into buf. *done = bytes of buf filled. */
 static gboolean fetch_miss(HttpView *self, guint64 off, guint8 *buf, gsize len, gsize *done, GError **error)
@@ -230,6 +295,7 @@ static gboolean fetch_miss(HttpView *self, guint64 off, guint8 *buf, gsize len, 
 	gboolean adjacent = s != NULL;
 	gboolean sequential = is_sequential(s);
 	guint64 limit = next_cached(self, off);
+	guint64 hint_end = hinted_end(self, off);
 	gsize window;
 	g_autofree guint8 *data = NULL;
 
@@ -243,6 +309,12 @@ static gboolean fetch_miss(HttpView *self, guint64 off, guint8 *buf, gsize len, 
 	 * costs O(log n) requests and at most its own size in excess), and only
 	 * a proven sequential stream also reads ahead in the background. */
 	window = adjacent ? MIN(s->window * 2, (gsize)MAX_WINDOW) : len;
+	/* An announced range is fetched as announced (the rest of it read
+	 * ahead): scattered reads then cost exactly what they need, without
+	 * the doubling's excess at the end of each run. */
+	s->hint_end = hint_end;
+	if (hint_end)
+		window = (gsize)(unread_until(self, off + len, MIN(hint_end, off + MAX_WINDOW)) - off);
 	s->used = ++self->tick;
 	g_debug("%s: miss at %" G_GUINT64_FORMAT "+%" G_GSIZE_FORMAT " (%s)", self->base.name, off, len,
 		sequential ? "sequential" : "new stream");
@@ -263,7 +335,7 @@ static gboolean fetch_miss(HttpView *self, guint64 off, guint8 *buf, gsize len, 
 		s->next = off + n;
 		s->window = n;
 	}
-	return !sequential || read_ahead(self, s, error);
+	return !(sequential || hint_end) || read_ahead(self, s, error);
 }
 
 static gboolean serve(HttpView *self, guint64 off, guint8 *buf, gsize len, GError **error)
@@ -275,9 +347,10 @@ static gboolean serve(HttpView *self, guint64 off, guint8 *buf, gsize len, GErro
 		if (c) {
 			n = (gsize)MIN((guint64)len, c->off + c->len - off);
 			memcpy(buf, c->data + (off - c->off), n);
-			/* A chunk read to its end is behind its reader: evict it
-			 * first, before read-ahead another stream has not used yet. */
-			c->used = off + n == c->off + c->len && !c->pinned ? 0 : ++self->tick;
+			/* A chunk read completely (by however many readers) is
+			 * behind them: evict it first, before read-ahead nobody
+			 * has used yet. */
+			c->used = !c->pinned && range_needed(self, c->off, c->len) ? 0 : ++self->tick;
 		} else if (self->pending) {
 			gboolean inside = off >= self->pending_off && off - self->pending_off < self->pending_len;
 			if (!finish_pending(self, inside, error))
@@ -320,6 +393,15 @@ static gboolean http_view_read_at(RotaView *view, guint64 off, void *buf, gsize 
 	return ok;
 }
 
+static void http_view_will_read(RotaView *view, guint64 off, guint64 len)
+{
+	HttpView *self = (HttpView *)view;
+
+	g_mutex_lock(&self->lock);
+	announce(self, off, off + len);
+	g_mutex_unlock(&self->lock);
+}
+
 static void http_view_finalize(RotaView *view)
 {
 	HttpView *self = (HttpView *)view;
@@ -328,12 +410,15 @@ static void http_view_finalize(RotaView *view)
 	if (self->chunks)
 		g_ptr_array_unref(self->chunks);
 	g_free(self->needed_map);
+	if (self->announced)
+		g_array_unref(self->announced);
 	g_mutex_clear(&self->lock);
 }
 
 static const RotaViewOps http_view_ops = {
 	.read_at = http_view_read_at,
 	.finalize = http_view_finalize,
+	.will_read = http_view_will_read,
 };
 
 /* ---- setup ---- */
@@ -433,6 +518,7 @@ RotaView *rota_http_view_new(const gchar *url, const RotaHttpOptions *opts, GErr
 	self->max_download = o->max_download_size;
 	self->started = started;
 	self->chunks = g_ptr_array_new_with_free_func(chunk_free);
+	self->announced = g_array_new(FALSE, FALSE, sizeof(Range));
 	self->needed_map = g_malloc0((gsize)((total + NEEDED_BLOCK * 8 - 1) / (NEEDED_BLOCK * 8)));
 	tail_len = g_bytes_get_size(tail);
 	data = g_bytes_unref_to_data(g_steal_pointer(&tail), &tail_len);

@@ -5,6 +5,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/fs.h>
+#include <openssl/evp.h>
+#include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -75,6 +77,63 @@ const guint8 *rota_view_map(RotaView *view, guint64 off, gsize len)
 	if (len == 0 || !view->ops->map || !rota_add_u64(off, len, &end) || end > view->size)
 		return NULL;
 	return view->ops->map(view, off, len);
+}
+
+void rota_view_will_read(RotaView *view, guint64 off, guint64 len)
+{
+	if (!view->ops->will_read || off >= view->size || len == 0)
+		return;
+	view->ops->will_read(view, off, MIN(len, view->size - off));
+}
+
+gboolean rota_view_read_blocks(guint64 off, void *buf, gsize len, RotaViewBlockFunc fill, gpointer data,
+			       GError **error)
+{
+	guint64 end = off + len;
+	guint64 last = (end - 1) / ROTA_VIEW_BLOCK;
+	guint64 whole_end = end / ROTA_VIEW_BLOCK; /* blocks before this one end inside the range */
+	guint8 *dst = buf;
+	guint8 scratch[ROTA_VIEW_BLOCK];
+	gboolean ok = TRUE;
+
+	for (guint64 b = off / ROTA_VIEW_BLOCK; b <= last && ok;) {
+		guint64 block_off = b * ROTA_VIEW_BLOCK;
+
+		if (block_off >= off && b < whole_end) {
+			ok = fill(b, (gsize)(whole_end - b), dst + (block_off - off), data, error);
+			b = whole_end;
+		} else {
+			guint64 from = MAX(off, block_off), to = MIN(end, block_off + ROTA_VIEW_BLOCK);
+			ok = fill(b, 1, scratch, data, error);
+			if (ok)
+				memcpy(dst + (from - off), scratch + (from - block_off), to - from);
+			b++;
+		}
+	}
+	if (!ok)
+		memset(buf, 0, len);
+	return ok;
+}
+
+#define SHA256_CHUNK (1u << 20)
+
+gchar *rota_view_sha256(RotaView *view, GError **error)
+{
+	g_autofree guint8 *buf = g_malloc(SHA256_CHUNK);
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	guint8 digest[32];
+	gboolean ok = TRUE;
+
+	EVP_DigestInit_ex(ctx, EVP_sha256(), NULL);
+	for (guint64 off = 0; off < view->size && ok;) {
+		gsize n = (gsize)MIN((guint64)SHA256_CHUNK, view->size - off);
+		ok = rota_view_read_at(view, off, buf, n, error);
+		EVP_DigestUpdate(ctx, buf, n);
+		off += n;
+	}
+	EVP_DigestFinal_ex(ctx, digest, NULL);
+	EVP_MD_CTX_free(ctx);
+	return ok ? rota_hex_encode(digest, 32) : NULL;
 }
 
 /* ---- file view ---- */
@@ -277,6 +336,12 @@ static const guint8 *sub_view_map(RotaView *view, guint64 off, gsize len)
 	return rota_view_map(self->parent, self->offset + off, len);
 }
 
+static void sub_view_will_read(RotaView *view, guint64 off, guint64 len)
+{
+	SubView *self = (SubView *)view;
+	rota_view_will_read(self->parent, self->offset + off, len);
+}
+
 static void sub_view_finalize(RotaView *view)
 {
 	rota_view_unref(((SubView *)view)->parent);
@@ -286,6 +351,7 @@ static const RotaViewOps sub_view_ops = {
 	.read_at = sub_view_read_at,
 	.finalize = sub_view_finalize,
 	.map = sub_view_map,
+	.will_read = sub_view_will_read,
 };
 
 RotaView *rota_sub_view_new(RotaView *parent, guint64 offset, guint64 size, GError **error)

@@ -20,6 +20,10 @@ typedef struct {
 	 * checked the range), or NULL when the bytes cannot be mapped. The
 	 * pointer stays valid for the life of the view. */
 	const guint8 *(*map)(RotaView *view, guint64 off, gsize len);
+	/* Optional: a hint that [off, off+len) (inside the view) will be read
+	 * soon. Layers translate it to the bytes they will read below; a
+	 * remote source fetches such a range in one request. */
+	void (*will_read)(RotaView *view, guint64 off, guint64 len);
 } RotaViewOps;
 
 struct _RotaView {
@@ -31,6 +35,20 @@ struct _RotaView {
 
 /* For implementations: allocate a view struct of struct_size bytes. */
 gpointer rota_view_alloc(gsize struct_size, const RotaViewOps *ops, guint64 size, const gchar *name);
+
+#define ROTA_VIEW_BLOCK 4096u
+
+/* For views that produce whole 4 KiB blocks (verity, crypt): puts blocks
+ * [first_block, first_block + n) at dst. */
+typedef gboolean (*RotaViewBlockFunc)(guint64 first_block, gsize n, guint8 *dst, gpointer data, GError **error);
+
+/* For their read_at: serves [off, off+len) (len > 0) with fill, which gets
+ * the blocks wholly inside the range in one call straight into buf and each
+ * partial block at either end in a scratch block (of which the wanted part
+ * is copied). On failure buf is zeroed: a caller that ignores the error
+ * still gets no byte of a block that failed, nor of its neighbours. */
+gboolean rota_view_read_blocks(guint64 off, void *buf, gsize len, RotaViewBlockFunc fill, gpointer data,
+			       GError **error);
 
 RotaView *rota_view_ref(RotaView *view);
 void rota_view_unref(RotaView *view);
@@ -52,6 +70,15 @@ gboolean rota_view_read_at(RotaView *view, guint64 off, void *buf, gsize len, GE
  * caller that must return checked bytes copies them first and checks the
  * copy. */
 const guint8 *rota_view_map(RotaView *view, guint64 off, gsize len);
+
+/* Tells the view that [off, off+len) will be read soon (clipped to its
+ * size; a no-op for views that cannot use it). Reads that scatter, such as
+ * adaptive updates fetching the chunks a device lacks, use it so that a
+ * remote source fetches exactly those bytes instead of guessing. */
+void rota_view_will_read(RotaView *view, guint64 off, guint64 len);
+
+/* The sha256 (lower-case hex) of all bytes of view, read front to back. */
+gchar *rota_view_sha256(RotaView *view, GError **error);
 
 /* A view of a whole local file (pread on a private fd; rota_view_map()
  * maps the file read-only on first use when it is safe, see view.c). */

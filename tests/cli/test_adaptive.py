@@ -259,3 +259,34 @@ def test_adaptive_on_block_devices(device, bundle, images, loop_device):
     with open(b, "rb") as f:
         assert f.read(SIZE) == images[2]
     assert device.primary() == "B"
+
+
+# ---- streamed ----
+
+from test_streaming import site  # noqa: E402,F401 (fixture: nginx and lighttpd on 127.0.0.1)
+
+
+def streaming_stats(stdout):
+    m = re.search(r"Streaming: downloaded .*\((\d+) bytes\) in (\d+) requests .*, ([\d.]+) bytes downloaded per byte needed",
+                  stdout)
+    assert m, f"no streaming statistics in:\n{stdout}"
+    return int(m[1]), int(m[2]), float(m[3])
+
+
+def test_streamed_v1_to_v2_fetches_only_what_it_needs(device, bundle, images, site):
+    device.device("rootfs.0").write_bytes(images[1])
+    b = adaptive_bundle(bundle, images[2], "2")
+    shutil.copy(b, site.www / "adaptive-v2.raucb")
+    r = device.install(site.url("nginx", "/adaptive-v2.raucb"))
+    st = stats(r.stdout)
+    downloaded, requests, ratio = streaming_stats(r.stdout)
+    assert device.device("rootfs.1").read_bytes() == images[2]
+    ideal = missing_chunks(images[2], images[1], bytes(SIZE))
+    assert st["bundle"] <= ideal * 1.15 + 1, (st, ideal)
+    # The chunk runs are announced before they are read: each is fetched
+    # exactly (neighbours together), so almost nothing is fetched unread.
+    assert ratio <= 1.02, r.stdout
+    # Less than the missing chunks uncompressed, plus the block-hash-index
+    # (32 bytes per chunk) and the bundle's signature and tables.
+    assert downloaded <= ideal * CHUNK + SIZE // CHUNK * 32 + 192 * 1024, (downloaded, ideal)
+    assert requests <= st["bundle"] + 10

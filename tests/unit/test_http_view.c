@@ -240,6 +240,90 @@ static void test_two_threads(void)
 	g_assert_true(b.ok);
 }
 
+/* Reads [off, off+len) in 4 KiB pieces, as the verity view does. */
+static void read_in_blocks(RotaView *v, Server *srv, guint64 off, gsize len)
+{
+	guint8 buf[4096];
+
+	for (guint64 at = off; at < off + len; at += sizeof(buf)) {
+		gsize n = (gsize)MIN((guint64)sizeof(buf), off + len - at);
+		g_assert_true(rota_view_read_at(v, at, buf, n, NULL));
+		g_assert_cmpmem(buf, n, srv->data + at, n);
+	}
+}
+
+/* Announced scattered runs (an adaptive update's missing chunks) cost
+ * exactly their bytes; touching announcements become one request. */
+static void test_announced_runs(void)
+{
+	Server *srv = server_start(4 * 1024 * 1024, SERVE_OK);
+	g_autofree gchar *url = server_url(srv);
+	g_autoptr(RotaView) v = rota_http_view_new(url, &quick, NULL);
+	RotaHttpStats before, after;
+
+	g_assert_nonnull(v);
+	g_assert_true(rota_http_view_get_stats(v, &before));
+	rota_view_will_read(v, 2 * 1024 * 1024, 8192);
+	rota_view_will_read(v, 102400, 40960);
+	rota_view_will_read(v, 143360, 20480); /* touches the one before */
+	read_in_blocks(v, srv, 102400, 40960 + 20480);
+	read_in_blocks(v, srv, 2 * 1024 * 1024, 8192);
+	g_assert_true(rota_http_view_get_stats(v, &after));
+	g_assert_cmpuint(after.downloaded - before.downloaded, ==, 40960 + 20480 + 8192);
+	g_assert_cmpuint(after.requests - before.requests, ==, 2);
+}
+
+typedef struct {
+	RotaView *view;
+	Server *srv;
+	gint *next_chunk;
+	gboolean ok;
+} ChunkReader;
+
+/* Takes 1 MiB chunks in turn from a shared counter, reads each in 128 KiB
+ * pieces: the pattern of an install's reader threads. */
+static gpointer chunk_reader(gpointer data)
+{
+	ChunkReader *r = data;
+	g_autofree guint8 *buf = g_malloc(131072);
+	gint c;
+
+	r->ok = TRUE;
+	while (r->ok && (guint64)(c = g_atomic_int_add(r->next_chunk, 1)) * 1048576 < r->srv->size) {
+		for (guint64 off = (guint64)c * 1048576; r->ok && off < MIN((guint64)(c + 1) * 1048576, r->srv->size);
+		     off += 131072) {
+			gsize n = (gsize)MIN((guint64)131072, r->srv->size - off);
+			r->ok = rota_view_read_at(r->view, off, buf, n, NULL) && memcmp(buf, r->srv->data + off, n) == 0;
+		}
+	}
+	return NULL;
+}
+
+/* Two readers working through one announced range in turns fetch it once,
+ * in large windows. */
+static void test_announced_two_readers(void)
+{
+	Server *srv = server_start(12 * 1024 * 1024 + 5000, SERVE_OK);
+	g_autofree gchar *url = server_url(srv);
+	g_autoptr(RotaView) v = rota_http_view_new(url, &quick, NULL);
+	gint next = 0;
+	ChunkReader a = {v, srv, &next, FALSE}, b = {v, srv, &next, FALSE};
+	RotaHttpStats st;
+	GThread *ta, *tb;
+
+	g_assert_nonnull(v);
+	rota_view_will_read(v, 0, srv->size);
+	ta = g_thread_new("a", chunk_reader, &a);
+	tb = g_thread_new("b", chunk_reader, &b);
+	g_thread_join(ta);
+	g_thread_join(tb);
+	g_assert_true(a.ok && b.ok);
+	g_assert_true(rota_http_view_get_stats(v, &st));
+	g_assert_cmpuint(st.needed, ==, srv->size);
+	g_assert_cmpuint(st.downloaded, <=, srv->size + 65536);
+	g_assert_cmpuint(st.requests, <=, 13 + 4);
+}
+
 static void test_no_ranges(void)
 {
 	Server *srv = server_start(100000, SERVE_200);
@@ -305,6 +389,8 @@ int main(int argc, char **argv)
 	g_test_add_func("/http_view/tail_only", test_tail_only);
 	g_test_add_func("/http_view/small_bundle", test_small_bundle);
 	g_test_add_func("/http_view/two_threads", test_two_threads);
+	g_test_add_func("/http_view/announced_runs", test_announced_runs);
+	g_test_add_func("/http_view/announced_two_readers", test_announced_two_readers);
 	g_test_add_func("/http_view/no_ranges", test_no_ranges);
 	g_test_add_func("/http_view/size_changed", test_size_changed);
 	g_test_add_func("/http_view/unreachable", test_unreachable);

@@ -634,6 +634,93 @@ static void test_options(void)
 	g_assert_null(opts.compressor);
 }
 
+/* Counts the bytes read through it and remembers the last announcement. */
+typedef struct {
+	RotaView base;
+	RotaView *inner;
+	guint64 bytes_read;
+	guint64 announced_off, announced_len;
+} CountingView;
+
+static gboolean counting_view_read_at(RotaView *view, guint64 off, void *buf, gsize len, GError **error)
+{
+	CountingView *self = (CountingView *)view;
+
+	self->bytes_read += len;
+	return rota_view_read_at(self->inner, off, buf, len, error);
+}
+
+static void counting_view_will_read(RotaView *view, guint64 off, guint64 len)
+{
+	CountingView *self = (CountingView *)view;
+
+	self->announced_off = off;
+	self->announced_len = len;
+}
+
+static void counting_view_finalize(RotaView *view)
+{
+	rota_view_unref(((CountingView *)view)->inner);
+}
+
+static const RotaViewOps counting_view_ops = {
+	.read_at = counting_view_read_at, .finalize = counting_view_finalize, .will_read = counting_view_will_read};
+
+/* Bytes of the image read to get [off, off+len) of text.txt from a fresh
+ * reader (no block cached); *announced: what will_read() announced first. */
+static guint64 image_bytes_for(const gchar *image, guint64 off, gsize len, guint64 *announced)
+{
+	g_autoptr(GError) error = NULL;
+	g_autoptr(RotaView) inner = rota_file_view_new(image, &error);
+	g_autoptr(RotaSquashfs) sqfs = NULL;
+	g_autoptr(RotaView) file = NULL;
+	g_autofree guint8 *buf = g_malloc(len);
+	CountingView *cv;
+	guint64 before;
+
+	g_assert_no_error(error);
+	cv = rota_view_alloc(sizeof(CountingView), &counting_view_ops, rota_view_get_size(inner), "counting");
+	cv->inner = rota_view_ref(inner);
+	sqfs = rota_squashfs_open(&cv->base, &error);
+	g_assert_no_error(error);
+	file = rota_squashfs_file_view_new(sqfs, "text.txt", &error);
+	g_assert_no_error(error);
+	g_assert_true(rota_view_read_at(file, 0, buf, 1, &error)); /* sets up the reader (fragment table) */
+	rota_view_will_read(file, off, len);
+	*announced = cv->announced_len;
+	before = cv->bytes_read;
+	g_assert_true(rota_view_read_at(file, off, buf, len, &error));
+	g_assert_no_error(error);
+	rota_view_unref(&cv->base);
+	return cv->bytes_read - before;
+}
+
+/* Reading whole blocks reads exactly their compressed bytes (libsquashfs'
+ * own reader also loads the block before a block-aligned offset), and
+ * will_read() announces exactly those bytes. */
+static void test_block_reads_exact(Fixture *fx, gconstpointer data)
+{
+	g_autofree gchar *src = sub(fx->tmp, "text-src");
+	g_autofree gchar *text_path = sub(src, "text.txt");
+	g_autofree gchar *image = sub(fx->tmp, "text.sqfs");
+	g_autoptr(GString) text = g_string_new(NULL);
+	guint64 one, two, announced_one, announced_two;
+
+	(void)data;
+	for (int i = 0; text->len < 1024 * 1024; i++)
+		g_string_append_printf(text, "entry %d: %d\n", i, i * 7919 % 100003);
+	g_assert_cmpint(mkdir(src, 0755), ==, 0);
+	g_assert_true(g_file_set_contents(text_path, text->str, (gssize)text->len, NULL));
+	build_image(src, image, "gzip", "-b 65536");
+	one = image_bytes_for(image, 3 * 65536, 65536, &announced_one);
+	two = image_bytes_for(image, 2 * 65536, 2 * 65536, &announced_two);
+	g_assert_cmpuint(one, >, 0);
+	g_assert_cmpuint(one, <, 65536 / 2); /* compressed */
+	g_assert_cmpuint(two, >, one);
+	g_assert_cmpuint(announced_one, ==, one);
+	g_assert_cmpuint(announced_two, ==, two);
+}
+
 static void test_threaded_reads(Fixture *fx, gconstpointer data);
 
 int main(int argc, char **argv)
@@ -650,6 +737,7 @@ int main(int argc, char **argv)
 	FX_TEST("/squashfs/gzip-corrupt-blocks", test_gzip_corrupt_blocks);
 	FX_TEST("/squashfs/write-errors", test_write_errors);
 	FX_TEST("/squashfs/threaded-reads", test_threaded_reads);
+	FX_TEST("/squashfs/block-reads-exact", test_block_reads_exact);
 	g_test_add_func("/squashfs/options", test_options);
 	return g_test_run();
 }

@@ -1,5 +1,6 @@
 /* test_verity.c — hash trees bit-identical to veritysetup, full checks and
- * the verity view, including corruption in data, tree and padding. */
+ * the verity view, including corruption in data, tree and padding; the
+ * decrypting verity view of crypt payloads (one pass per block). */
 #include <fcntl.h>
 #include <glib/gstdio.h>
 #include <string.h>
@@ -8,6 +9,7 @@
 
 #include "bundle/verity.h"
 #include "common/util.h"
+#include "view/crypt_view.h"
 
 static const guint8 salt[32] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16,
 				17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32};
@@ -20,15 +22,20 @@ typedef struct {
 	guint8 root[32];
 } Fixture;
 
-static void fixture_make(Fixture *f, guint64 blocks)
+static void fill_random(guint8 *data, gsize len, guint32 seed)
 {
-	g_autoptr(GRand) rand = g_rand_new_with_seed((guint32)blocks);
-	g_autofree guint8 *data = g_malloc(blocks * 4096);
+	g_autoptr(GRand) rand = g_rand_new_with_seed(seed);
+
+	for (gsize i = 0; i < len; i++)
+		data[i] = (guint8)g_rand_int(rand);
+}
+
+/* A payload of the given data blocks followed by their tree. */
+static void fixture_make_from(Fixture *f, const guint8 *data, guint64 blocks)
+{
 	g_autoptr(GError) error = NULL;
 	int fd;
 
-	for (guint64 i = 0; i < blocks * 4096; i++)
-		data[i] = (guint8)g_rand_int(rand);
 	f->dir = g_dir_make_tmp("rota-verity-XXXXXX", NULL);
 	f->path = g_build_filename(f->dir, "payload", NULL);
 	f->data_size = blocks * 4096;
@@ -39,6 +46,14 @@ static void fixture_make(Fixture *f, guint64 blocks)
 	g_assert_no_error(error);
 	close(fd);
 	f->tree_size = rota_verity_tree_size(f->data_size);
+}
+
+static void fixture_make(Fixture *f, guint64 blocks)
+{
+	g_autofree guint8 *data = g_malloc(blocks * 4096);
+
+	fill_random(data, blocks * 4096, (guint32)blocks);
+	fixture_make_from(f, data, blocks);
 }
 
 static void fixture_clear(Fixture *f)
@@ -294,6 +309,187 @@ static void test_truncated(void)
 	fixture_clear(&f);
 }
 
+/* ---- the decrypting view (crypt payloads) ---- */
+
+static const guint8 KEY[32] = {0x00, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88, 0x99, 0xaa,
+			       0xbb, 0xcc, 0xdd, 0xee, 0xff, 0x0f, 0x1e, 0x2d, 0x3c, 0x4b, 0x5a,
+			       0x69, 0x78, 0x87, 0x96, 0xa5, 0xb4, 0xc3, 0xd2, 0xe1, 0xf0};
+
+/* A crypt payload as bundles have it: the tree is over the ciphertext.
+ * Returns the known plaintext (the cipher itself is checked against the
+ * openssl CLI in test_crypt_view). */
+static guint8 *fixture_make_crypt(Fixture *f, guint64 blocks)
+{
+	guint8 *plain = g_malloc(blocks * 4096);
+	g_autofree guint8 *cipher = NULL;
+	g_autoptr(GError) error = NULL;
+
+	fill_random(plain, blocks * 4096, 77);
+	cipher = g_memdup2(plain, blocks * 4096);
+	g_assert_true(rota_crypt_blocks(KEY, 0, cipher, blocks, TRUE, &error));
+	g_assert_no_error(error);
+	fixture_make_from(f, cipher, blocks);
+	return plain;
+}
+
+static RotaView *decrypting_view(const Fixture *f, RotaView *file)
+{
+	g_autoptr(GError) error = NULL;
+	RotaView *v = rota_verity_view_new_decrypting(file, f->data_size, f->tree_size, salt, f->root, KEY, &error);
+
+	g_assert_no_error(error);
+	g_assert_nonnull(v);
+	return v;
+}
+
+static void assert_read(RotaView *v, const guint8 *plain, guint64 off, gsize len)
+{
+	g_autoptr(GError) error = NULL;
+	g_autofree guint8 *buf = g_malloc(len);
+
+	g_assert_true(rota_view_read_at(v, off, buf, len, &error));
+	g_assert_no_error(error);
+	if (memcmp(buf, plain + off, len) != 0)
+		g_error("plaintext mismatch at offset %" G_GUINT64_FORMAT " length %" G_GSIZE_FORMAT, off, len);
+}
+
+/* Whole payload, single bytes, block and chunk edges and random ranges
+ * give the known plaintext, the same as the former two-pass stack (crypt
+ * view over verity view), from a mapping and by pread. */
+static void test_decrypting_reads(gconstpointer data)
+{
+	gboolean mapped = GPOINTER_TO_INT(data);
+	const guint64 blocks = 700; /* several 128 KiB pread pieces and 1 MiB chunks */
+	Fixture f;
+	g_autofree guint8 *plain = fixture_make_crypt(&f, blocks);
+	g_autoptr(GError) error = NULL;
+	g_autoptr(RotaView) file = NULL, v = NULL, verity = NULL, stacked = NULL;
+	g_autoptr(GRand) rand = g_rand_new_with_seed(3);
+	static const struct {
+		guint64 off;
+		gsize len;
+	} edges[] = {
+		{0, 1}, {4095, 1}, {4096, 1}, {4095, 2}, {4090, 20}, {0, 4096}, {1, 4096}, {4096, 8192},
+		{4097, 8190}, {1048576 - 3, 10}, {1048576 - 4096, 8192}, {131072 - 1, 131072 + 2},
+		{700 * 4096 - 1, 1}, {700 * 4096 - 5000, 5000},
+	};
+
+	g_assert_cmpint(chmod(f.path, mapped ? 0644 : 0664), ==, 0);
+	file = rota_file_view_new(f.path, &error);
+	g_assert_no_error(error);
+	g_assert_true((rota_view_map(file, 0, 4096) != NULL) == mapped);
+	v = decrypting_view(&f, file);
+	g_assert_cmpuint(rota_view_get_size(v), ==, f.data_size);
+	verity = rota_verity_view_new(file, f.data_size, f.tree_size, salt, f.root, &error);
+	stacked = rota_crypt_view_new(verity, KEY, &error);
+	g_assert_no_error(error);
+
+	assert_read(v, plain, 0, f.data_size);
+	for (gsize i = 0; i < G_N_ELEMENTS(edges); i++)
+		assert_read(v, plain, edges[i].off, edges[i].len);
+	for (int i = 0; i < 300; i++) {
+		gsize len = (gsize)g_rand_int_range(rand, 1, i % 10 == 0 ? 1200 * 1024 : 70000);
+		guint64 off = (guint64)g_rand_int_range(rand, 0, (gint32)(f.data_size - len + 1));
+		g_autofree guint8 *a = g_malloc(len);
+		g_autofree guint8 *b = g_malloc(len);
+
+		if (i % 3 == 0)
+			off &= ~(guint64)4095;
+		g_assert_true(rota_view_read_at(v, off, a, len, &error));
+		g_assert_true(rota_view_read_at(stacked, off, b, len, &error));
+		g_assert_no_error(error);
+		g_assert_cmpmem(a, len, plain + off, len);
+		g_assert_cmpmem(a, len, b, len);
+	}
+	fixture_clear(&f);
+}
+
+/* A flipped ciphertext byte: every read touching its block fails naming
+ * the block's offset and leaves the buffer zeroed (no plaintext of it or of
+ * its neighbours in the same read); reads of other blocks still work. */
+static void test_decrypting_corrupt(gconstpointer data)
+{
+	gboolean mapped = GPOINTER_TO_INT(data);
+	Fixture f;
+	g_autofree guint8 *plain = fixture_make_crypt(&f, 300);
+	g_autoptr(GError) error = NULL;
+	g_autoptr(RotaView) file = NULL, v = NULL;
+	g_autofree guint8 *buf = g_malloc(8 * 4096);
+	static const struct {
+		guint64 off;
+		gsize len;
+	} reads[] = {
+		{42 * 4096, 4096},          /* the block alone */
+		{40 * 4096, 5 * 4096},      /* whole blocks around it */
+		{42 * 4096 + 100, 10},      /* inside it */
+		{42 * 4096 + 4095, 1},      /* its last byte */
+		{41 * 4096 + 7, 2 * 4096},  /* unaligned, across both its edges */
+	};
+
+	flip_byte(f.path, 42 * 4096 + 1000);
+	g_assert_cmpint(chmod(f.path, mapped ? 0644 : 0664), ==, 0);
+	file = rota_file_view_new(f.path, &error);
+	g_assert_true((rota_view_map(file, 0, 4096) != NULL) == mapped);
+	v = decrypting_view(&f, file);
+	for (gsize i = 0; i < G_N_ELEMENTS(reads); i++) {
+		memset(buf, 0xa5, 8 * 4096);
+		g_assert_false(rota_view_read_at(v, reads[i].off, buf, reads[i].len, &error));
+		g_assert_error(error, ROTA_ERROR, ROTA_ERROR_CORRUPT);
+		g_assert_nonnull(strstr(error->message, "data block at offset 172032"));
+		g_clear_error(&error);
+		for (gsize k = 0; k < reads[i].len; k++) {
+			if (buf[k] != 0)
+				g_error("read %" G_GSIZE_FORMAT ": byte %" G_GSIZE_FORMAT " of a failed read is not zero", i, k);
+		}
+		g_assert_cmpuint(buf[reads[i].len], ==, 0xa5); /* nothing written past the request */
+	}
+	assert_read(v, plain, 41 * 4096, 4096);
+	assert_read(v, plain, 43 * 4096, 4096);
+	assert_read(v, plain, 0, 42 * 4096);
+	fixture_clear(&f);
+}
+
+typedef struct {
+	RotaView *view;
+	const guint8 *plain;
+	guint64 size;
+	guint32 seed;
+} ReaderJob;
+
+static gpointer reader_run(gpointer data)
+{
+	ReaderJob *job = data;
+	g_autoptr(GRand) rand = g_rand_new_with_seed(job->seed);
+
+	for (int i = 0; i < 200; i++) {
+		gsize len = (gsize)g_rand_int_range(rand, 1, 300000);
+		guint64 off = (guint64)g_rand_int_range(rand, 0, (gint32)(job->size - len + 1));
+		assert_read(job->view, job->plain, off, len);
+	}
+	return NULL;
+}
+
+/* Concurrent reads on one view (installs decode on two threads): each
+ * borrows its own cipher context. */
+static void test_decrypting_threads(void)
+{
+	Fixture f;
+	g_autofree guint8 *plain = fixture_make_crypt(&f, 500);
+	g_autoptr(GError) error = NULL;
+	g_autoptr(RotaView) file = rota_file_view_new(f.path, &error);
+	g_autoptr(RotaView) v = decrypting_view(&f, file);
+	ReaderJob jobs[4];
+	GThread *threads[4];
+
+	for (int i = 0; i < 4; i++) {
+		jobs[i] = (ReaderJob){v, plain, f.data_size, (guint32)(100 + i)};
+		threads[i] = g_thread_new("reader", reader_run, &jobs[i]);
+	}
+	for (int i = 0; i < 4; i++)
+		g_thread_join(threads[i]);
+	fixture_clear(&f);
+}
+
 int main(int argc, char **argv)
 {
 	g_test_init(&argc, &argv, NULL);
@@ -308,5 +504,10 @@ int main(int argc, char **argv)
 	g_test_add_data_func("/verity/mapped", GINT_TO_POINTER(TRUE), test_map_and_pread);
 	g_test_add_data_func("/verity/pread", GINT_TO_POINTER(FALSE), test_map_and_pread);
 	g_test_add_func("/verity/truncated", test_truncated);
+	g_test_add_data_func("/verity/decrypting/mapped", GINT_TO_POINTER(TRUE), test_decrypting_reads);
+	g_test_add_data_func("/verity/decrypting/pread", GINT_TO_POINTER(FALSE), test_decrypting_reads);
+	g_test_add_data_func("/verity/decrypting/corrupt-mapped", GINT_TO_POINTER(TRUE), test_decrypting_corrupt);
+	g_test_add_data_func("/verity/decrypting/corrupt-pread", GINT_TO_POINTER(FALSE), test_decrypting_corrupt);
+	g_test_add_func("/verity/decrypting/threads", test_decrypting_threads);
 	return g_test_run();
 }
