@@ -1044,6 +1044,8 @@ typedef struct {
 	guint8 *packed;   /* one compressed block */
 	guint8 *block;    /* the last block decompressed for a partial read */
 	guint64 block_at; /* its position in the image, G_MAXUINT64 if none */
+	sqfs_u32 block_word; /* its stored size word and logical length: files may */
+	gsize block_len;     /* share a position and differ in these (a crafted image) */
 } ReadCtx;
 
 static void read_ctx_free(ReadCtx *ctx)
@@ -1409,11 +1411,16 @@ static gboolean read_block_part(FileReader *r, guint64 b, gsize in, guint8 *dst,
 	}
 	if (n == logical)
 		return unpack_block(r, b, word, dst, logical, error);
-	if (r->ctx->block_at != at) {
+	/* Keyed on all that decides the decoded bytes: a block decoded to a
+	 * shorter length for another file must not serve this one's longer
+	 * read from whatever the buffer held beyond it. */
+	if (r->ctx->block_at != at || r->ctx->block_word != word || r->ctx->block_len != logical) {
 		r->ctx->block_at = G_MAXUINT64;
 		if (!unpack_block(r, b, word, r->ctx->block, logical, error))
 			return FALSE;
 		r->ctx->block_at = at;
+		r->ctx->block_word = word;
+		r->ctx->block_len = logical;
 	}
 	memcpy(dst, r->ctx->block + in, n);
 	return TRUE;

@@ -173,7 +173,9 @@ gboolean rota_tool_finish(RotaTool *tool, GError **error)
 
 void rota_tool_abort(RotaTool *tool)
 {
-	kill(tool->pid, SIGTERM);
+	/* SIGKILL: a tool that caught SIGTERM would see its input end and
+	 * might finish writing a truncated image. */
+	kill(tool->pid, SIGKILL);
 	wait_tool(tool);
 	free_tool(tool);
 }

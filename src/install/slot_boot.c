@@ -179,21 +179,34 @@ static gboolean check_fits(const Half *h, guint64 image_size, GError **error)
 	return FALSE;
 }
 
-/* The half that entry 1 does not point at, from the sector entry 1 starts at. */
-static gboolean inactive_half(const RotaSlot *slot, const gchar *table, guint64 entry_start, guint sector, Half *out,
-			      GError **error)
+/* The half that entry 1 does not point at, from the sector entry 1 starts at
+ * and its length in sectors. */
+static gboolean inactive_half(const RotaSlot *slot, const gchar *table, guint64 entry_start, guint64 entry_sectors,
+			      guint sector, Half *out, GError **error)
 {
 	Half first = region_half(slot, 0), second = region_half(slot, 1);
+	const Half *active;
 
 	if (entry_start == first.start / sector) {
 		*out = second;
+		active = &first;
 	} else if (entry_start == second.start / sector) {
 		*out = first;
+		active = &second;
 	} else {
 		g_set_error(error, ROTA_ERROR, ROTA_ERROR_INVALID,
 			    "Boot partition's start address does not match region configuration: %s partition 1 starts at "
 			    "sector %" G_GUINT64_FORMAT ", the region's halves at sectors %" G_GUINT64_FORMAT " and %" G_GUINT64_FORMAT,
 			    table, entry_start, first.start / sector, second.start / sector);
+		return FALSE;
+	}
+	/* A booting partition that reaches into the other half would be
+	 * overwritten by the image written there, before the switch. */
+	if (entry_sectors > active->size / sector) {
+		g_set_error(error, ROTA_ERROR, ROTA_ERROR_INVALID,
+			    "Boot partition is larger than half of the boot region: %s partition 1 has %" G_GUINT64_FORMAT
+			    " sectors, the %s half %" G_GUINT64_FORMAT "; writing the other half would overwrite it",
+			    table, entry_sectors, half_name(active), active->size / sector);
 		return FALSE;
 	}
 	return TRUE;
@@ -283,7 +296,7 @@ static gboolean mbr_find_inactive(const RotaSlot *slot, Half *out, GError **erro
 		g_set_error(error, ROTA_ERROR, ROTA_ERROR_INVALID, "No boot partition found in MBR entry 1 of %s", d.path);
 		return FALSE;
 	}
-	return inactive_half(slot, "MBR", mbr_start(mbr, 0), d.sector, out, error);
+	return inactive_half(slot, "MBR", mbr_start(mbr, 0), mbr_count(mbr, 0), d.sector, out, error);
 }
 
 /* CHS address of lba (head byte; sector bits 0–5 and cylinder bits 8–9;
@@ -386,6 +399,7 @@ static gboolean gpt_read_copy(Gpt *g, GptCopy *c, guint64 lba, GError **error)
 	const Disk *d = &g->disk;
 	guint8 *h;
 	guint32 hsize, esize;
+	guint64 entries_end = 0;
 
 	c->lba = lba;
 	c->header = g_malloc0(d->sector);
@@ -407,7 +421,9 @@ static gboolean gpt_read_copy(Gpt *g, GptCopy *c, guint64 lba, GError **error)
 	else if (le64_at(h + GPT_MY_LBA) != lba)
 		c->why = "header at the wrong place (MyLBA)";
 	else if (esize < 128 || esize % 8 || gpt_entries_len(h) == 0 || gpt_entries_len(h) > GPT_MAX_ENTRIES_LEN ||
-		 le64_at(h + GPT_ENTRIES_LBA) + (gpt_entries_len(h) + d->sector - 1) / d->sector > g->sectors)
+		 !rota_add_u64(le64_at(h + GPT_ENTRIES_LBA), (gpt_entries_len(h) + d->sector - 1) / d->sector,
+			       &entries_end) ||
+		 entries_end > g->sectors)
 		c->why = "invalid partition entries array";
 	if (c->why)
 		return TRUE;
@@ -448,6 +464,47 @@ static gboolean gpt_check_pmbr(const Disk *d, GError **error)
 	return TRUE;
 }
 
+static gboolean gpt_needs_repair(const Gpt *g, const GptCopy *c);
+
+/* Whether sectors [first, first + count) lie on the disk, after the
+ * protective MBR, and outside the usable sectors (where partitions live). */
+static gboolean gpt_outside_usable(const Gpt *g, guint64 first, guint64 count)
+{
+	guint64 lo = le64_at(g->good->header + GPT_FIRST_USABLE), hi = le64_at(g->good->header + GPT_LAST_USABLE);
+	guint64 end;
+
+	return first >= 1 && rota_add_u64(first, count, &end) && end <= g->sectors && (end <= lo || first > hi);
+}
+
+/* Where gpt_activate() will write each copy (rewritten in place or rebuilt)
+ * must be metadata space: CRCs that match say nothing about where a header
+ * puts its entries or its other copy, and a rebuilt copy there would land
+ * in a partition, possibly the running one. Checked before the first write. */
+static gboolean gpt_check_placement(const Gpt *g, GError **error)
+{
+	guint64 es = (g->entries_len + g->disk.sector - 1) / g->disk.sector;
+	guint64 primary_entries = g->primary.why ? 2 : le64_at(g->primary.header + GPT_ENTRIES_LBA);
+	guint64 backup_lba, backup_entries;
+
+	if (gpt_needs_repair(g, &g->backup)) {
+		backup_lba = le64_at(g->good->header + GPT_ALT_LBA);
+		backup_entries = backup_lba >= es ? backup_lba - es : 0;
+	} else {
+		backup_lba = g->backup.lba;
+		backup_entries = le64_at(g->backup.header + GPT_ENTRIES_LBA);
+	}
+	if (gpt_outside_usable(g, 1, 1) && gpt_outside_usable(g, primary_entries, es) &&
+	    gpt_outside_usable(g, backup_lba, 1) && gpt_outside_usable(g, backup_entries, es))
+		return TRUE;
+	g_set_error(error, ROTA_ERROR, ROTA_ERROR_INVALID,
+		    "GPT of %s places its copies inside its usable sectors %" G_GUINT64_FORMAT "-%" G_GUINT64_FORMAT
+		    " (primary entries at sector %" G_GUINT64_FORMAT ", backup header at %" G_GUINT64_FORMAT
+		    ", backup entries at %" G_GUINT64_FORMAT ", %" G_GUINT64_FORMAT " sectors of entries); repair it first",
+		    g->disk.path, le64_at(g->good->header + GPT_FIRST_USABLE), le64_at(g->good->header + GPT_LAST_USABLE),
+		    primary_entries, backup_lba, backup_entries, es);
+	return FALSE;
+}
+
 /* Loads both copies. The primary is the truth when valid, else the backup;
  * one valid copy is enough (the other is rebuilt when writing). */
 static gboolean gpt_load(const RotaSlot *slot, int flags, Gpt *g, GError **error)
@@ -476,7 +533,7 @@ static gboolean gpt_load(const RotaSlot *slot, int flags, Gpt *g, GError **error
 			    g->disk.path, le64_at(g->good->header + GPT_ALT_LBA), g->sectors);
 		return FALSE;
 	}
-	return TRUE;
+	return gpt_check_placement(g, error);
 }
 
 static guint8 *gpt_entry(const Gpt *g, guint i)
@@ -560,6 +617,7 @@ static gboolean gpt_check_usable(const Gpt *g, const Half *h, GError **error)
 static gboolean gpt_find_inactive(const RotaSlot *slot, Half *out, GError **error)
 {
 	g_auto(Gpt) g = GPT_INIT;
+	guint64 first, last;
 
 	if (!gpt_load(slot, O_RDONLY, &g, error) || !gpt_check_region(slot, &g, error) || !gpt_check_others(slot, &g, error))
 		return FALSE;
@@ -567,7 +625,11 @@ static gboolean gpt_find_inactive(const RotaSlot *slot, Half *out, GError **erro
 		g_set_error(error, ROTA_ERROR, ROTA_ERROR_INVALID, "No boot partition found in GPT entry 1 of %s", g.disk.path);
 		return FALSE;
 	}
-	return inactive_half(slot, "GPT", le64_at(gpt_entry(&g, 0) + GPT_E_FIRST), g.disk.sector, out, error) &&
+	first = le64_at(gpt_entry(&g, 0) + GPT_E_FIRST);
+	last = le64_at(gpt_entry(&g, 0) + GPT_E_LAST);
+	/* last < first is no partition at all: refused like an oversized one. */
+	return inactive_half(slot, "GPT", first, last >= first ? last - first + 1 : G_MAXUINT64, g.disk.sector, out,
+			     error) &&
 	       gpt_check_usable(&g, out, error);
 }
 
@@ -764,6 +826,10 @@ static gboolean fallback_check(const RotaSlot *slot, guint64 image_size, GError 
 	if (slot->region_start % HEADER_SIZE)
 		g_set_error(error, ROTA_ERROR, ROTA_ERROR_INVALID,
 			    "Region start %" G_GUINT64_FORMAT " is not aligned to the header size %u", slot->region_start,
+			    HEADER_SIZE);
+	else if (primary.size < HEADER_SIZE)
+		g_set_error(error, ROTA_ERROR, ROTA_ERROR_INVALID,
+			    "Half region size %" G_GUINT64_FORMAT " is smaller than the header size %u", primary.size,
 			    HEADER_SIZE);
 	else if (primary.size % HEADER_SIZE)
 		g_set_error(error, ROTA_ERROR, ROTA_ERROR_INVALID,

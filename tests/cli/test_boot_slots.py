@@ -145,7 +145,7 @@ def write_boot_conf(s, disk, stype, **region):
 def images(tmp_path):
     return {name: random_image(tmp_path / f"{name}.bin", size, seed)
             for name, size, seed in (("rootfs", 300 * 1024, 1), ("boot1", IMG_SIZE, 2), ("boot2", IMG_SIZE - 4096, 3),
-                                     ("big", HALF + 512, 4))}
+                                     ("big", HALF + 512, 4), ("tiny", 200, 5))}
 
 
 def make_system(tmp_path, pki, stype, table=True):
@@ -311,6 +311,11 @@ REFUSALS = [
     ("gpt-second-entry-in-region", "boot-gpt-switch",
      "label: gpt\nstart=2048, size=2048\nstart=5120, size=2048\n", {}, "boot1",
      "Region (sectors 0x800-0x17ff) overlaps with GPT partition 2 (sectors 0x1400-0x1bff)"),
+    # partition 1 reaching into the other half: writing that half would overwrite the booting partition
+    ("mbr-boot-partition-spans-halves", "boot-mbr-switch", "label: dos\nstart=2048, size=4096, type=c\n", {}, "boot1",
+     "Boot partition is larger than half of the boot region: MBR partition 1 has 4096 sectors, the first half 2048"),
+    ("gpt-boot-partition-spans-halves", "boot-gpt-switch", "label: gpt\nstart=2048, size=4096\n", {}, "boot1",
+     "Boot partition is larger than half of the boot region: GPT partition 1 has 4096 sectors, the first half 2048"),
     ("mbr-no-boot-partition", "boot-mbr-switch", None, {}, "boot1", "No boot partition found in MBR entry 1"),
     ("mbr-no-signature", "boot-mbr-switch", "", {}, "boot1", "No valid master boot record found"),
     ("gpt-on-mbr-disk", "boot-gpt-switch", MBR_TABLE, {}, "boot1", "GPT not found"),
@@ -324,6 +329,9 @@ REFUSALS = [
      "Region start 1000 is not aligned to the header size 512"),
     ("fallback-region-beyond-disk", "boot-raw-fallback", None, {"start": "15M"}, "boot1",
      "Region configuration is bigger than device"),
+    # a header is written at the start of each half: it must fit inside it
+    ("fallback-region-too-small", "boot-raw-fallback", None, {"size": "0"}, "tiny",
+     "Half region size 0 is smaller than the header size 512"),
 ]
 
 
@@ -463,6 +471,25 @@ def test_gpt_broken_copy_is_repaired(tmp_path, pki, bundle, images, broken):
     assert gpt_copies(s.disk) == [(True, SECOND // 512), (True, SECOND // 512)]
     sgdisk_verify(s.disk)
     assert half_holds(s.disk, SECOND, images["boot1"])
+
+
+def test_gpt_copy_placed_in_partition_is_refused(tmp_path, pki, bundle, images):
+    """A primary header with valid CRCs whose AlternateLBA points into
+    partition 2, and a broken backup: rebuilding the backup there would
+    write into that partition. Refused before anything is written."""
+    s = make_system(tmp_path, pki, "boot-gpt-switch")
+    write_at(s.disk, (DISK_SIZE // 512 - 1) * 512 + 56, b"junk")  # the backup's header CRC fails
+    h = bytearray(read_at(s.disk, 512, 512))
+    hsize = struct.unpack_from("<I", h, 12)[0]
+    struct.pack_into("<Q", h, 32, 10000)  # AlternateLBA: inside partition 2 (sectors 6144-14335)
+    struct.pack_into("<I", h, 16, 0)
+    struct.pack_into("<I", h, 16, zlib.crc32(bytes(h[:hsize])))
+    write_at(s.disk, 512, bytes(h))
+    assert gpt_copies(s.disk)[0][0] is True
+    snap = snapshot(s)
+    r = s.fails("install", boot_bundle(bundle, images), match="places its copies inside its usable sectors")
+    assert "bootloader.0" in r.error_line()
+    assert_untouched(s, snap)
 
 
 # ---- kills ----

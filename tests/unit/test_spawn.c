@@ -232,6 +232,26 @@ static void test_tool_abort_kills(void)
 	g_assert_cmpint(g_get_monotonic_time() - start, <, 10 * G_USEC_PER_SEC);
 }
 
+/* A tool that ignores SIGTERM must not outlive the abort (it would see its
+ * input end and could finish writing a truncated image). */
+static void test_tool_abort_ignores_sigterm_handlers(void)
+{
+	g_autofree gchar *dir = g_dir_make_tmp("rota-spawn-XXXXXX", NULL);
+	g_autofree gchar *marker = g_build_filename(dir, "finished", NULL);
+	g_autofree gchar *script = g_strdup_printf("trap '' TERM; cat >/dev/null; touch '%s'", marker);
+	const gchar *const argv[] = {"sh", "-c", script, NULL};
+	g_autoptr(GError) error = NULL;
+	gint64 start = g_get_monotonic_time();
+	RotaTool *tool = rota_tool_start(argv, -1, &error);
+
+	g_assert_no_error(error);
+	g_usleep(200 * 1000); /* let the shell install its trap */
+	rota_tool_abort(tool);
+	g_assert_cmpint(g_get_monotonic_time() - start, <, 10 * G_USEC_PER_SEC);
+	g_assert_false(g_file_test(marker, G_FILE_TEST_EXISTS));
+	g_rmdir(dir);
+}
+
 static void test_tool_run(void)
 {
 	const gchar *const ok_argv[] = {"sh", "-c", "[ -z \"$(cat)\" ]", NULL}; /* stdin is empty */
@@ -272,6 +292,7 @@ int main(int argc, char **argv)
 	g_test_add_func("/spawn/tool-failure-names-exit-and-stderr-tail", test_tool_failure_names_exit_and_stderr_tail);
 	g_test_add_func("/spawn/tool-chatty-stderr", test_tool_chatty_stderr_does_not_block_feeding);
 	g_test_add_func("/spawn/tool-abort-kills", test_tool_abort_kills);
+	g_test_add_func("/spawn/tool-abort-ignores-sigterm", test_tool_abort_ignores_sigterm_handlers);
 	g_test_add_func("/spawn/tool-run", test_tool_run);
 	g_test_add_func("/spawn/stderr-tail", test_stderr_tail);
 	return g_test_run();

@@ -721,6 +721,65 @@ static void test_block_reads_exact(Fixture *fx, gconstpointer data)
 	g_assert_cmpuint(announced_two, ==, two);
 }
 
+/* Two files share their blocks (mksquashfs stores identical files once);
+ * the inode of one is then patched to claim a longer last block than the
+ * one stored. Reading part of the short block of the first file must not
+ * let the second file's partial read of the same block be served from the
+ * decoded-block cache, beyond the bytes actually decoded: the block does
+ * not decode to the second file's length, so that read must fail. */
+static void test_shared_block_cache(Fixture *fx, gconstpointer data)
+{
+	g_autofree gchar *src = sub(fx->tmp, "dup-src");
+	g_autofree gchar *a_path = sub(src, "a.bin");
+	g_autofree gchar *b_path = sub(src, "b.bin");
+	g_autofree gchar *image = sub(fx->tmp, "dup.sqfs");
+	g_autofree gchar *contents = g_strnfill(4096 + 100, 'x');
+	const gchar *argv[] = {"mksquashfs", src, image, "-noappend", "-quiet", "-no-progress", "-noI", "-no-fragments",
+			       "-no-xattrs", "-all-root", "-b", "4096", "-comp", "gzip", NULL};
+	g_autoptr(GError) error = NULL;
+	g_autoptr(RotaSquashfs) sqfs = NULL;
+	g_autofree guint8 *img = NULL;
+	guint8 pattern[12], buf[100];
+	const gchar *patched, *other;
+	guint64 size_a = 0;
+	gsize img_len = 0, hits = 0, at = 0;
+	gint status = 0;
+
+	(void)data;
+	g_assert_cmpint(mkdir(src, 0755), ==, 0);
+	g_assert_true(g_file_set_contents(a_path, contents, 4096 + 100, NULL));
+	g_assert_true(g_file_set_contents(b_path, contents, 4096 + 100, NULL));
+	g_assert_true(g_spawn_sync(NULL, (gchar **)argv, NULL, G_SPAWN_SEARCH_PATH | G_SPAWN_STDOUT_TO_DEV_NULL, NULL,
+				   NULL, NULL, NULL, &status, &error));
+	g_assert_no_error(error);
+	g_assert_cmpint(status, ==, 0);
+	/* Basic file inodes: ..., fragment 0xFFFFFFFF, offset 0, size 4196: the
+	 * first one found gets size 8192 (the same two blocks, no fragment). */
+	g_assert_true(g_file_get_contents(image, (gchar **)&img, &img_len, NULL));
+	memset(pattern, 0xFF, 4);
+	memset(pattern + 4, 0, 4);
+	pattern[8] = (4096 + 100) & 0xFF, pattern[9] = (4096 + 100) >> 8, pattern[10] = 0, pattern[11] = 0;
+	for (gsize i = 0; i + sizeof pattern <= img_len; i++) {
+		if (memcmp(img + i, pattern, sizeof pattern) == 0 && hits++ == 0)
+			at = i;
+	}
+	g_assert_cmpuint(hits, ==, 2);
+	img[at + 8] = 0, img[at + 9] = 0x20; /* 8192 */
+	g_assert_true(g_file_set_contents(image, (const gchar *)img, (gssize)img_len, NULL));
+
+	sqfs = open_image(image);
+	g_assert_true(rota_squashfs_file_size(sqfs, "a.bin", &size_a, &error));
+	patched = size_a == 8192 ? "a.bin" : "b.bin";
+	other = size_a == 8192 ? "b.bin" : "a.bin";
+	/* The short block, decoded for the file it belongs to. */
+	g_assert_true(rota_squashfs_read_file(sqfs, other, 4096 + 10, buf, 50, &error));
+	g_assert_no_error(error);
+	g_assert_cmpmem(buf, 50, contents, 50);
+	/* The patched file's read beyond the 100 decoded bytes. */
+	g_assert_false(rota_squashfs_read_file(sqfs, patched, 4096 + 200, buf, 100, &error));
+	g_assert_nonnull(error);
+}
+
 static void test_threaded_reads(Fixture *fx, gconstpointer data);
 
 int main(int argc, char **argv)
@@ -738,6 +797,7 @@ int main(int argc, char **argv)
 	FX_TEST("/squashfs/write-errors", test_write_errors);
 	FX_TEST("/squashfs/threaded-reads", test_threaded_reads);
 	FX_TEST("/squashfs/block-reads-exact", test_block_reads_exact);
+	FX_TEST("/squashfs/shared-block-cache", test_shared_block_cache);
 	g_test_add_func("/squashfs/options", test_options);
 	return g_test_run();
 }
