@@ -131,13 +131,19 @@ static Chunk *add_chunk(HttpView *self, guint64 off, gsize len, guint8 *data)
 	return c;
 }
 
+/* Whether 4 KiB block b has been read through the view. */
+static gboolean block_read(HttpView *self, guint64 b)
+{
+	return (self->needed_map[b / 8] & (1u << (b % 8))) != 0;
+}
+
 /* Start of the first block in [from, to) that has been read already, or to:
  * an announced range is fetched only up to there (the rest was read and
  * evicted, except where two readers share a block). */
 static guint64 unread_until(HttpView *self, guint64 from, guint64 to)
 {
 	for (guint64 b = (from + NEEDED_BLOCK - 1) / NEEDED_BLOCK; b * NEEDED_BLOCK < to; b++) {
-		if (self->needed_map[b / 8] & (1u << (b % 8)))
+		if (block_read(self, b))
 			return b * NEEDED_BLOCK;
 	}
 	return to;
@@ -204,7 +210,7 @@ static gboolean finish_pending(HttpView *self, gboolean chain, GError **error)
 static gboolean range_needed(HttpView *self, guint64 off, gsize len)
 {
 	for (guint64 b = off / NEEDED_BLOCK; len && b <= (off + len - 1) / NEEDED_BLOCK; b++) {
-		if (!(self->needed_map[b / 8] & (1u << (b % 8))))
+		if (!block_read(self, b))
 			return FALSE;
 	}
 	return TRUE;
@@ -307,7 +313,8 @@ static gboolean fetch_miss(HttpView *self, guint64 off, guint8 *buf, gsize len, 
 	/* A new stream fetches exactly what was asked; each fully read fetch
 	 * that the next read continues doubles the next one (a run of n bytes
 	 * costs O(log n) requests and at most its own size in excess), and only
-	 * a proven sequential stream also reads ahead in the background. */
+	 * a proven sequential stream (or an announced range, below) also reads
+	 * ahead in the background. */
 	window = adjacent ? MIN(s->window * 2, (gsize)MAX_WINDOW) : len;
 	/* An announced range is fetched as announced (the rest of it read
 	 * ahead): scattered reads then cost exactly what they need, without
@@ -373,10 +380,9 @@ static void mark_needed(HttpView *self, guint64 off, gsize len)
 	guint64 last = (off + len - 1) / NEEDED_BLOCK;
 
 	for (guint64 b = off / NEEDED_BLOCK; b <= last; b++) {
-		guint8 bit = (guint8)(1u << (b % 8));
-		if (self->needed_map[b / 8] & bit)
+		if (block_read(self, b))
 			continue;
-		self->needed_map[b / 8] |= bit;
+		self->needed_map[b / 8] |= (guint8)(1u << (b % 8));
 		self->needed += MIN((guint64)NEEDED_BLOCK, self->base.size - b * NEEDED_BLOCK);
 	}
 }
