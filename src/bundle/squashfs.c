@@ -1322,21 +1322,27 @@ static void will_read_blocks(RotaSquashfs *sqfs, GArray *offsets, guint64 off, g
 }
 
 /* The file's inode and block offsets, both cached until the image closes. */
+/* block_offsets() of the file at path, computed once (lock held). */
+static GArray *offsets_locked(RotaSquashfs *sqfs, const gchar *path, const sqfs_inode_generic_t *inode)
+{
+	GArray *offsets = g_hash_table_lookup(sqfs->offsets, path);
+
+	if (offsets == NULL) {
+		offsets = block_offsets(inode);
+		g_hash_table_insert(sqfs->offsets, g_strdup(path), offsets);
+	}
+	return offsets;
+}
+
 static const sqfs_inode_generic_t *file_blocks(RotaSquashfs *sqfs, const gchar *path, GArray **out_offsets,
 					       GError **error)
 {
 	g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&sqfs->lock);
 	const sqfs_inode_generic_t *inode = lookup_file_locked(sqfs, path, error);
-	GArray *offsets;
 
 	if (inode == NULL)
 		return NULL;
-	offsets = g_hash_table_lookup(sqfs->offsets, path);
-	if (offsets == NULL) {
-		offsets = block_offsets(inode);
-		g_hash_table_insert(sqfs->offsets, g_strdup(path), offsets);
-	}
-	*out_offsets = offsets;
+	*out_offsets = offsets_locked(sqfs, path, inode);
 	return inode;
 }
 
@@ -2098,32 +2104,26 @@ static const RotaViewOps raw_file_view_ops = {
 
 /* Where each block of a file lies in the image, if every block is stored
  * uncompressed and the file has no fragment; NULL otherwise. */
-static GArray *raw_block_map(const RotaSquashfs *sqfs, const sqfs_inode_generic_t *inode)
+static GArray *raw_block_map(const RotaSquashfs *sqfs, const sqfs_inode_generic_t *inode, GArray *offsets)
 {
-	size_t count = sqfs_inode_get_file_block_count(inode);
-	guint64 size = inode_file_size(inode), at = 0, end;
+	size_t count = offsets->len - 1;
+	guint64 size = inode_file_size(inode), end;
 	sqfs_u32 frag_index = 0xFFFFFFFF, frag_offset = 0;
 	g_autoptr(GArray) map = NULL;
 
-	if (sqfs_inode_get_file_block_start(inode, &at) != 0 ||
-	    sqfs_inode_get_frag_location(inode, &frag_index, &frag_offset) != 0 || frag_index != 0xFFFFFFFF ||
+	if (sqfs_inode_get_frag_location(inode, &frag_index, &frag_offset) != 0 || frag_index != 0xFFFFFFFF ||
 	    (guint64)count != (size + sqfs->super.block_size - 1) / sqfs->super.block_size)
 		return NULL;
 	map = g_array_sized_new(FALSE, FALSE, sizeof(guint64), (guint)count);
 	for (size_t i = 0; i < count; i++) {
 		sqfs_u32 stored = inode->extra[i];
-		guint64 sparse = G_MAXUINT64;
+		guint64 at = SQFS_IS_SPARSE_BLOCK(stored) ? G_MAXUINT64 : g_array_index(offsets, guint64, i);
 		guint64 logical = MIN((guint64)sqfs->super.block_size, size - i * sqfs->super.block_size);
 
-		if (SQFS_IS_SPARSE_BLOCK(stored)) {
-			g_array_append_val(map, sparse);
-			continue;
-		}
-		if (SQFS_IS_BLOCK_COMPRESSED(stored) || SQFS_ON_DISK_BLOCK_SIZE(stored) != logical ||
-		    !rota_add_u64(at, logical, &end) || end > sqfs->super.bytes_used)
+		if (at != G_MAXUINT64 && (SQFS_IS_BLOCK_COMPRESSED(stored) || SQFS_ON_DISK_BLOCK_SIZE(stored) != logical ||
+					  !rota_add_u64(at, logical, &end) || end > sqfs->super.bytes_used))
 			return NULL;
 		g_array_append_val(map, at);
-		at = end;
 	}
 	return g_steal_pointer(&map);
 }
@@ -2134,10 +2134,12 @@ RotaView *rota_squashfs_file_view_new(RotaSquashfs *sqfs, const gchar *path, GEr
 	const sqfs_inode_generic_t *inode = lookup_file_locked(sqfs, path, error);
 	g_autoptr(GArray) map = NULL;
 	SquashfsFileView *self;
+	GArray *offsets;
 
 	if (inode == NULL)
 		return NULL;
-	map = raw_block_map(sqfs, inode);
+	offsets = offsets_locked(sqfs, path, inode);
+	map = raw_block_map(sqfs, inode, offsets);
 	if (map) {
 		/* A stored-raw file: read exactly the bytes asked, no block decoding. */
 		RawFileView *raw = rota_view_alloc(sizeof(RawFileView), &raw_file_view_ops, inode_file_size(inode), path);
@@ -2149,10 +2151,6 @@ RotaView *rota_squashfs_file_view_new(RotaSquashfs *sqfs, const gchar *path, GEr
 	self = rota_view_alloc(sizeof(SquashfsFileView), &squashfs_file_view_ops, inode_file_size(inode), path);
 	self->sqfs = sqfs;
 	self->path = g_strdup(path);
-	self->offsets = g_hash_table_lookup(sqfs->offsets, path);
-	if (self->offsets == NULL) {
-		self->offsets = block_offsets(inode);
-		g_hash_table_insert(sqfs->offsets, g_strdup(path), self->offsets);
-	}
+	self->offsets = offsets;
 	return &self->base;
 }
