@@ -85,6 +85,11 @@ static void test_known_answer(void)
 	rota_sha256_pair((const guint8 *)"a", 1, (const guint8 *)"bc", (const guint8 *)"bc", 2, NULL, 0, a, b);
 	g_assert_cmpmem(a, 32, abc, 32);
 	g_assert_cmpmem(b, 32, abc, 32);
+	/* No prefix at all (the hash index's chunk digests). */
+	rota_sha256_pair(NULL, 0, (const guint8 *)"abc", (const guint8 *)"abc", 3, NULL, 0, a, b);
+	g_assert_cmpmem(a, 32, abc, 32);
+	rota_sha256_prefixed(NULL, 0, (const guint8 *)"abc", 3, b);
+	g_assert_cmpmem(b, 32, abc, 32);
 }
 
 /* rota_sha256_blocks: even and odd counts, each digest in its place; the
