@@ -16,7 +16,8 @@
 #include <openssl/sha.h>
 #include <string.h>
 
-#if defined(__x86_64__) && defined(__GNUC__)
+/* ROTA_NO_SHA_NI_CODE builds what other architectures get. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(ROTA_NO_SHA_NI_CODE)
 #define HAVE_SHA_NI_CODE 1
 #include <cpuid.h>
 #include <immintrin.h>
@@ -33,6 +34,19 @@ typedef struct {
 	const guint8 *data;
 	gsize total; /* prefix_len + data length */
 } Message;
+
+static void openssl_sha256(const Message *m, guint8 out[ROTA_SHA256_LEN])
+{
+	SHA256_CTX ctx;
+	SHA256_Init(&ctx);
+	SHA256_Update(&ctx, m->prefix, m->prefix_len);
+	SHA256_Update(&ctx, m->data, m->total - m->prefix_len);
+	SHA256_Final(out, &ctx);
+}
+
+#ifdef HAVE_SHA_NI_CODE
+
+#define SHA_TARGET __attribute__((target("sha,sse4.1,ssse3")))
 
 /* Blocks hashed for a message of total bytes: the data, 0x80, zeros, and
  * the 64-bit bit length. */
@@ -71,19 +85,6 @@ static const guint8 *message_block(const Message *m, gsize i, guint8 buf[SHA_BLO
 		buf[k] = message_byte(m, off + k);
 	return buf;
 }
-
-static void openssl_sha256(const Message *m, guint8 out[ROTA_SHA256_LEN])
-{
-	SHA256_CTX ctx;
-	SHA256_Init(&ctx);
-	SHA256_Update(&ctx, m->prefix, m->prefix_len);
-	SHA256_Update(&ctx, m->data, m->total - m->prefix_len);
-	SHA256_Final(out, &ctx);
-}
-
-#ifdef HAVE_SHA_NI_CODE
-
-#define SHA_TARGET __attribute__((target("sha,sse4.1,ssse3")))
 
 static const guint32 K[64] = {
 	0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
