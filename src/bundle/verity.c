@@ -136,6 +136,7 @@ static gpointer data_job_run(gpointer data)
 	g_autofree guint8 *buf = NULL;
 	const guint8 *map = NULL;
 	guint8 digests[CHUNK_BLOCKS * 32];
+	G_STATIC_ASSERT(READ_CHUNK_BLOCKS <= CHUNK_BLOCKS);
 
 	if (job->last > job->first && (job->last - job->first) <= G_MAXSIZE / ROTA_VERITY_BLOCK)
 		map = rota_view_map(job->source, job->first * ROTA_VERITY_BLOCK,
@@ -500,7 +501,7 @@ static gboolean load_checked_blocks(VerityRead *rd, guint64 b, guint64 n, guint8
 	for (guint64 i = 0; i < n;) {
 		guint64 k = MIN(2, n - i);
 		guint8 *blocks = dst + i * ROTA_VERITY_BLOCK;
-		const guint8 *ahead = NULL, *expected[2];
+		const guint8 *ahead = NULL;
 		gsize ahead_len = 0;
 		guint8 digests[2 * 32];
 
@@ -512,17 +513,18 @@ static gboolean load_checked_blocks(VerityRead *rd, guint64 b, guint64 n, guint8
 				ahead_len = MIN(2, rd->map_end - (b + i + k)) * ROTA_VERITY_BLOCK;
 			}
 		}
-		for (guint64 j = 0; j < k; j++) {
-			if (!(expected[j] = expected_data_digest(self, b + i + j, error)))
-				return FALSE;
-		}
 		if (k == 2)
 			rota_sha256_pair(self->salt, 32, blocks, blocks + ROTA_VERITY_BLOCK, ROTA_VERITY_BLOCK, ahead,
 					 ahead_len, digests, digests + 32);
 		else
 			hash_block(self->salt, blocks, digests);
+		/* Block by block, so that the first bad block is the one
+		 * reported even when the second's hash block is bad too. */
 		for (guint64 j = 0; j < k; j++) {
-			if (memcmp(digests + j * 32, expected[j], 32) != 0) {
+			const guint8 *expected = expected_data_digest(self, b + i + j, error);
+			if (!expected)
+				return FALSE;
+			if (memcmp(digests + j * 32, expected, 32) != 0) {
 				set_corrupt(error, self->base.name, "data block", (b + i + j) * ROTA_VERITY_BLOCK);
 				return FALSE;
 			}

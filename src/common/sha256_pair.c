@@ -213,7 +213,7 @@ gboolean rota_sha256_pair_accelerated(void)
 	static gboolean has = FALSE;
 	if (g_once_init_enter(&checked)) {
 		/* ROTA_NO_SHA_NI=1 forces the fallback so that tests can compare both. */
-		has = cpu_has_sha_ni() && !g_getenv("ROTA_NO_SHA_NI");
+		has = cpu_has_sha_ni() && g_strcmp0(g_getenv("ROTA_NO_SHA_NI"), "1") != 0;
 		g_once_init_leave(&checked, 1);
 	}
 	return has;

@@ -11,7 +11,8 @@
 #define ROTA_SHA256_LEN 32
 
 /* out_a = SHA-256(prefix || a), out_b = SHA-256(prefix || b), where a and b
- * are both len bytes. Any of the inputs may alias each other. Meanwhile the
+ * are both len bytes. The inputs may alias each other; the outputs must not
+ * overlap any input. Meanwhile the
  * cache lines of [ahead, ahead+ahead_len) are prefetched (ahead may be NULL):
  * the next blocks of a mapping, say, which would otherwise arrive cold. */
 void rota_sha256_pair(const guint8 *prefix, gsize prefix_len, const guint8 *a, const guint8 *b, gsize len,

@@ -119,6 +119,27 @@ static void test_blocks_and_prefetch(void)
 	}
 }
 
+/* On a CPU with the SHA extensions the SHA-NI lanes are what runs (else
+ * every test above would only test OpenSSL against itself). */
+static void test_accelerated_when_available(void)
+{
+	g_autofree gchar *info = NULL;
+	gboolean cpu = g_file_get_contents("/proc/cpuinfo", &info, NULL, NULL) && strstr(info, " sha_ni");
+
+	if (g_strcmp0(g_getenv("ROTA_NO_SHA_NI"), "1") == 0) {
+		g_assert_false(rota_sha256_pair_accelerated());
+		return;
+	}
+#if defined(__x86_64__) && !defined(ROTA_NO_SHA_NI_CODE)
+	g_assert_cmpint(rota_sha256_pair_accelerated(), ==, cpu);
+#else
+	(void)cpu;
+	g_assert_false(rota_sha256_pair_accelerated());
+#endif
+	if (!rota_sha256_pair_accelerated())
+		g_test_message("no SHA-NI here: the interleaved lanes were not exercised");
+}
+
 int main(int argc, char **argv)
 {
 	g_test_init(&argc, &argv, NULL);
@@ -126,5 +147,6 @@ int main(int argc, char **argv)
 	g_test_add_func("/sha256_pair/fallback-matches-openssl", test_fallback_matches_openssl);
 	g_test_add_func("/sha256_pair/known-answer", test_known_answer);
 	g_test_add_func("/sha256_pair/blocks-and-prefetch", test_blocks_and_prefetch);
+	g_test_add_func("/sha256_pair/accelerated-when-available", test_accelerated_when_available);
 	return g_test_run();
 }

@@ -449,6 +449,53 @@ static void test_decrypting_corrupt(gconstpointer data)
 	fixture_clear(&f);
 }
 
+/* Reads hash blocks two at a time: a bad block is caught in either place of
+ * a pair, the first bad block is the one named even when the pair spans two
+ * hash blocks and the second of those is bad too, and nothing of a failed
+ * read is left in the buffer. */
+static void test_decrypting_pairs(gconstpointer data)
+{
+	gboolean mapped = GPOINTER_TO_INT(data);
+	Fixture f;
+	g_autofree guint8 *plain = fixture_make_crypt(&f, 300);
+	g_autoptr(GError) error = NULL;
+	g_autoptr(RotaView) file = NULL, v = NULL;
+	guint8 buf[3 * 4096];
+	static const struct {
+		guint64 off;
+		gsize len;
+		const gchar *names;
+	} reads[] = {
+		{127 * 4096, 2 * 4096, "data block at offset 520192"},   /* 127 first in its pair */
+		{126 * 4096, 2 * 4096, "data block at offset 520192"},   /* 127 second */
+		{128 * 4096, 4096, "hash tree block at offset 1236992"}, /* 128's hash block */
+		{129 * 4096, 3 * 4096, "hash tree block at offset 1236992"},
+	};
+
+	/* Data block 127 (the last one level-0 hash block 0 covers) and
+	 * level-0 hash block 1 (300 blocks: the top block, then 3 level-0
+	 * blocks; block 1 is the tree's third block). */
+	flip_byte(f.path, 127 * 4096 + 5);
+	flip_byte(f.path, f.data_size + 2 * 4096 + 7);
+	g_assert_cmpint(chmod(f.path, mapped ? 0644 : 0664), ==, 0);
+	file = rota_file_view_new(f.path, &error);
+	g_assert_true((rota_view_map(file, 0, 4096) != NULL) == mapped);
+	v = decrypting_view(&f, file);
+	for (gsize i = 0; i < G_N_ELEMENTS(reads); i++) {
+		memset(buf, 0xa5, sizeof buf);
+		g_assert_false(rota_view_read_at(v, reads[i].off, buf, reads[i].len, &error));
+		g_assert_error(error, ROTA_ERROR, ROTA_ERROR_CORRUPT);
+		if (!strstr(error->message, reads[i].names))
+			g_error("read %" G_GSIZE_FORMAT ": \"%s\" does not name %s", i, error->message, reads[i].names);
+		g_clear_error(&error);
+		for (gsize k = 0; k < reads[i].len; k++)
+			g_assert_cmpuint(buf[k], ==, 0);
+	}
+	assert_read(v, plain, 125 * 4096, 2 * 4096); /* a good pair next to the bad one */
+	assert_read(v, plain, 0, 127 * 4096);
+	fixture_clear(&f);
+}
+
 typedef struct {
 	RotaView *view;
 	const guint8 *plain;
@@ -509,5 +556,7 @@ int main(int argc, char **argv)
 	g_test_add_data_func("/verity/decrypting/corrupt-mapped", GINT_TO_POINTER(TRUE), test_decrypting_corrupt);
 	g_test_add_data_func("/verity/decrypting/corrupt-pread", GINT_TO_POINTER(FALSE), test_decrypting_corrupt);
 	g_test_add_func("/verity/decrypting/threads", test_decrypting_threads);
+	g_test_add_data_func("/verity/decrypting/pairs-mapped", GINT_TO_POINTER(TRUE), test_decrypting_pairs);
+	g_test_add_data_func("/verity/decrypting/pairs-pread", GINT_TO_POINTER(FALSE), test_decrypting_pairs);
 	return g_test_run();
 }
