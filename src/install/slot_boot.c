@@ -157,6 +157,14 @@ typedef struct {
 	guint index;   /* 0: first half of the region, 1: second */
 } Half;
 
+/* Whether [start, start+size) ends at or before limit, without the sum
+ * wrapping around (the keys come from system.conf). */
+static gboolean region_within(guint64 start, guint64 size, guint64 limit)
+{
+	guint64 end;
+	return rota_add_u64(start, size, &end) && end <= limit;
+}
+
 static Half region_half(const RotaSlot *slot, guint index)
 {
 	guint64 half = slot->region_size / 2;
@@ -251,7 +259,7 @@ static gboolean mbr_check_region(const RotaSlot *slot, const Disk *d, GError **e
 	else if (size % (2 * d->sector))
 		g_set_error(error, ROTA_ERROR, ROTA_ERROR_INVALID,
 			    "Region size %" G_GUINT64_FORMAT " is not aligned to the double sector size %u", size, 2 * d->sector);
-	else if (start + size >= d->size)
+	else if (d->size == 0 || !region_within(start, size, d->size - 1))
 		g_set_error(error, ROTA_ERROR, ROTA_ERROR_INVALID,
 			    "Region configuration is bigger than device: %" G_GUINT64_FORMAT " + %" G_GUINT64_FORMAT
 			    " bytes on %s (%" G_GUINT64_FORMAT " bytes)",
@@ -284,6 +292,11 @@ static gboolean mbr_check_others(const RotaSlot *slot, const Disk *d, const guin
 	return TRUE;
 }
 
+static gboolean mbr_is_extended(guint8 type)
+{
+	return type == 0x05 || type == 0x0f || type == 0x85;
+}
+
 static gboolean mbr_find_inactive(const RotaSlot *slot, Half *out, GError **error)
 {
 	g_auto(Disk) d = DISK_INIT;
@@ -294,6 +307,13 @@ static gboolean mbr_find_inactive(const RotaSlot *slot, Half *out, GError **erro
 		return FALSE;
 	if (mbr_start(mbr, 0) == 0) {
 		g_set_error(error, ROTA_ERROR, ROTA_ERROR_INVALID, "No boot partition found in MBR entry 1 of %s", d.path);
+		return FALSE;
+	}
+	if (mbr_is_extended(mbr[MBR_TABLE + 4])) {
+		/* Pointed at the image, the kernel would walk an EBR chain in it. */
+		g_set_error(error, ROTA_ERROR, ROTA_ERROR_INVALID,
+			    "MBR entry 1 of %s is an extended partition (type 0x%02x); the boot partition must be a primary one",
+			    d.path, mbr[MBR_TABLE + 4]);
 		return FALSE;
 	}
 	return inactive_half(slot, "MBR", mbr_start(mbr, 0), mbr_count(mbr, 0), d.sector, out, error);
@@ -387,9 +407,28 @@ static guint32 gpt_header_crc(const guint8 *header)
 	return (guint32)crc32(0, copy, le32_at(header + GPT_HDR_SIZE));
 }
 
-static gsize gpt_entries_len(const guint8 *header)
+/* In 64 bits: two 32-bit fields from the disk would wrap a 32-bit gsize. */
+static guint64 gpt_entries_len(const guint8 *header)
 {
-	return (gsize)le32_at(header + GPT_NUM_ENTRIES) * le32_at(header + GPT_ENTRY_SIZE);
+	return (guint64)le32_at(header + GPT_NUM_ENTRIES) * le32_at(header + GPT_ENTRY_SIZE);
+}
+
+/* The layout a valid header at lba describes: a non-empty usable range;
+ * the primary (at LBA 1) with its entries before the usable sectors and its
+ * backup after them; the backup after the usable sectors with its entries
+ * between them and itself, pointing back at LBA 1. CRCs alone would let a
+ * copy place its twin or its entries anywhere, and a repair would write
+ * there (say, over a SoC boot loader stored before the first partition). */
+static gboolean gpt_layout_ok(const guint8 *h, guint64 lba, guint64 entries_end)
+{
+	guint64 first = le64_at(h + GPT_FIRST_USABLE), last = le64_at(h + GPT_LAST_USABLE);
+	guint64 alt = le64_at(h + GPT_ALT_LBA), entries = le64_at(h + GPT_ENTRIES_LBA);
+
+	if (first > last)
+		return FALSE;
+	if (lba == 1)
+		return alt > last && entries >= 2 && entries_end <= first;
+	return lba > last && alt == 1 && entries > last && entries_end <= lba;
 }
 
 /* Reads the header at lba and its entries; c->why says what is wrong with
@@ -425,10 +464,12 @@ static gboolean gpt_read_copy(Gpt *g, GptCopy *c, guint64 lba, GError **error)
 			       &entries_end) ||
 		 entries_end > g->sectors)
 		c->why = "invalid partition entries array";
+	else if (!gpt_layout_ok(h, lba, entries_end))
+		c->why = "usable sectors, other copy or entries misplaced";
 	if (c->why)
 		return TRUE;
-	c->entries = g_malloc(gpt_entries_len(h));
-	if (!rota_pread_exact(d->fd, c->entries, gpt_entries_len(h), le64_at(h + GPT_ENTRIES_LBA) * d->sector, d->path,
+	c->entries = g_malloc((gsize)gpt_entries_len(h));
+	if (!rota_pread_exact(d->fd, c->entries, (gsize)gpt_entries_len(h), le64_at(h + GPT_ENTRIES_LBA) * d->sector, d->path,
 			      error))
 		return FALSE;
 	if ((guint32)crc32(0, c->entries, (uInt)gpt_entries_len(h)) != le32_at(h + GPT_ENTRIES_CRC))
@@ -523,7 +564,7 @@ static gboolean gpt_load(const RotaSlot *slot, int flags, Gpt *g, GError **error
 		return FALSE;
 	}
 	g->good = g->primary.why ? &g->backup : &g->primary;
-	g->entries_len = gpt_entries_len(g->good->header);
+	g->entries_len = (gsize)gpt_entries_len(g->good->header);
 	/* Where a rebuilt backup would go must be on the disk (a GPT made for
 	 * a larger disk is not repaired by writing past the end). */
 	if (le64_at(g->good->header + GPT_ALT_LBA) >= g->sectors && g->good == &g->primary) {
@@ -569,7 +610,7 @@ static gboolean gpt_check_region(const RotaSlot *slot, const Gpt *g, GError **er
 		g_set_error(error, ROTA_ERROR, ROTA_ERROR_INVALID,
 			    "Region size %" G_GUINT64_FORMAT " is not aligned to the double grain-size %" G_GUINT64_FORMAT, size,
 			    2 * grain);
-	else if ((start + size) / d->sector >= g->sectors)
+	else if (!region_within(start, size, (g->sectors - 1) * d->sector))
 		g_set_error(error, ROTA_ERROR, ROTA_ERROR_INVALID,
 			    "Region ends beyond end of block device (%" G_GUINT64_FORMAT " + %" G_GUINT64_FORMAT
 			    " bytes, %s has %" G_GUINT64_FORMAT ")",
@@ -838,7 +879,7 @@ static gboolean fallback_check(const RotaSlot *slot, guint64 image_size, GError 
 	else if (d.sector != HEADER_SIZE)
 		g_set_error(error, ROTA_ERROR, ROTA_ERROR_INVALID,
 			    "Specified header length (%u) does not match sector size (%u) of %s", HEADER_SIZE, d.sector, d.path);
-	else if (slot->region_start + slot->region_size > d.size)
+	else if (!region_within(slot->region_start, slot->region_size, d.size))
 		g_set_error(error, ROTA_ERROR, ROTA_ERROR_INVALID,
 			    "Region configuration is bigger than device: %" G_GUINT64_FORMAT " + %" G_GUINT64_FORMAT
 			    " bytes on %s (%" G_GUINT64_FORMAT " bytes)",

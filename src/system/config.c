@@ -470,6 +470,10 @@ static gboolean parse_slot(Reader *r, RotaConfig *c, const gchar *group, GError 
 	    (!take_required_size(r, group, "region-start", s->type, &s->region_start, error) ||
 	     !take_required_size(r, group, "region-size", s->type, &s->region_size, error)))
 		return FALSE;
+	if (s->region_start > G_MAXUINT64 - s->region_size) {
+		invalid(error, r, group, "region-size", "region-start + region-size is beyond any device");
+		return FALSE;
+	}
 	warn_leftovers(r, group);
 	return TRUE;
 }

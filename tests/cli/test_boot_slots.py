@@ -329,6 +329,12 @@ REFUSALS = [
      "Region start 1000 is not aligned to the header size 512"),
     ("fallback-region-beyond-disk", "boot-raw-fallback", None, {"start": "15M"}, "boot1",
      "Region configuration is bigger than device"),
+    # region-start + region-size wrapping around 2^64 would pass "fits the device"
+    ("fallback-region-overflow", "boot-raw-fallback", None, {"size": str(2**64 - MiB)}, "boot1",
+     "[slot.bootloader.0] region-size: region-start + region-size is beyond any device"),
+    # entry 1 an extended partition: pointed at the image, the kernel would read an EBR chain in it
+    ("mbr-entry-1-extended", "boot-mbr-switch", "label: dos\nstart=2048, size=2048, type=5\n", {}, "boot1",
+     "MBR entry 1 of"),
     # a header is written at the start of each half: it must fit inside it
     ("fallback-region-too-small", "boot-raw-fallback", None, {"size": "0"}, "tiny",
      "Half region size 0 is smaller than the header size 512"),
@@ -487,9 +493,36 @@ def test_gpt_copy_placed_in_partition_is_refused(tmp_path, pki, bundle, images):
     write_at(s.disk, 512, bytes(h))
     assert gpt_copies(s.disk)[0][0] is True
     snap = snapshot(s)
-    r = s.fails("install", boot_bundle(bundle, images), match="places its copies inside its usable sectors")
+    r = s.fails("install", boot_bundle(bundle, images),
+                match="primary: usable sectors, other copy or entries misplaced; backup: header CRC32 mismatch")
     assert "bootloader.0" in r.error_line()
     assert_untouched(s, snap)
+
+
+def set_primary_alternate_lba(disk, lba):
+    """Points the primary header's AlternateLBA at lba, with a valid CRC."""
+    h = bytearray(read_at(disk, 512, 512))
+    hsize = struct.unpack_from("<I", h, 12)[0]
+    struct.pack_into("<Q", h, 32, lba)
+    struct.pack_into("<I", h, 16, 0)
+    struct.pack_into("<I", h, 16, zlib.crc32(bytes(h[:hsize])))
+    write_at(disk, 512, bytes(h))
+
+
+@pytest.mark.parametrize("alternate", [100, 1])
+def test_gpt_primary_pointing_its_backup_before_partitions(tmp_path, pki, bundle, images, alternate):
+    """A primary with valid CRCs whose AlternateLBA lies before the first
+    usable sector (where SoC boot loaders are often stored) or at itself is
+    not trusted: the real backup is used, the primary rebuilt where it
+    belongs, and nothing before the first partition is written."""
+    s = make_system(tmp_path, pki, "boot-gpt-switch")
+    set_primary_alternate_lba(s.disk, alternate)
+    before = s.disk.read_bytes()
+    s.install(boot_bundle(bundle, images))
+    after = s.disk.read_bytes()
+    assert after[34 * 512:FIRST] == before[34 * 512:FIRST]  # e.g. an idbloader at LBA 64
+    assert gpt_copies(s.disk) == [(True, SECOND // 512), (True, SECOND // 512)]
+    sgdisk_verify(s.disk)
 
 
 # ---- kills ----
