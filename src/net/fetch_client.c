@@ -18,6 +18,7 @@
 
 struct _RotaFetchClient {
 	GSubprocess *process;
+	GThread *stderr_relay;
 	int fd;
 	RotaFetchCounters counters;
 	GError *broken;
@@ -42,9 +43,56 @@ static gchar *find_helper(void)
 	return g_build_filename(ROTA_LIBEXECDIR, HELPER_NAME, NULL);
 }
 
+/* Prints one line of the helper's stderr, sanitized and attributed. */
+static void relay_line(const guint8 *line, gsize len)
+{
+	static const gchar prefix[] = "rota-fetch: ";
+	g_autofree gchar *clean = NULL;
+
+	if (len >= sizeof prefix - 1 && memcmp(line, prefix, sizeof prefix - 1) == 0) {
+		line += sizeof prefix - 1;
+		len -= sizeof prefix - 1;
+	}
+	clean = rota_fetch_sanitize(line, len);
+	g_printerr("%s%s\n", prefix, clean);
+}
+
+/* The helper is not trusted with rota's stdout or stderr: its stderr comes
+ * through here, line by line (at most RELAY_LINE bytes each), until it
+ * exits. */
+#define RELAY_LINE 1024
+static gpointer relay_stderr(gpointer data)
+{
+	GInputStream *in = data;
+	guint8 buf[RELAY_LINE];
+	gsize have = 0;
+
+	for (;;) {
+		gssize n = g_input_stream_read(in, buf + have, sizeof buf - have, NULL, NULL);
+		guint8 *nl;
+		if (n <= 0)
+			break;
+		have += (gsize)n;
+		while ((nl = memchr(buf, '\n', have)) != NULL) {
+			relay_line(buf, (gsize)(nl - buf));
+			have -= (gsize)(nl - buf) + 1;
+			memmove(buf, nl + 1, have);
+		}
+		if (have == sizeof buf) {
+			relay_line(buf, have);
+			have = 0;
+		}
+	}
+	if (have)
+		relay_line(buf, have);
+	g_object_unref(in);
+	return NULL;
+}
+
 RotaFetchClient *rota_fetch_client_new(const gchar *sandbox_user, GError **error)
 {
-	g_autoptr(GSubprocessLauncher) launcher = g_subprocess_launcher_new(G_SUBPROCESS_FLAGS_NONE);
+	g_autoptr(GSubprocessLauncher) launcher =
+		g_subprocess_launcher_new(G_SUBPROCESS_FLAGS_STDOUT_SILENCE | G_SUBPROCESS_FLAGS_STDERR_PIPE);
 	g_autofree gchar *helper = find_helper();
 	g_autofree gchar *user_arg = g_strdup_printf("--sandbox-user=%s", sandbox_user ? sandbox_user : "nobody");
 	g_autoptr(GError) local = NULL;
@@ -67,6 +115,8 @@ RotaFetchClient *rota_fetch_client_new(const gchar *sandbox_user, GError **error
 		rota_fetch_client_free(c);
 		return NULL;
 	}
+	c->stderr_relay = g_thread_new("rota-fetch-stderr", relay_stderr,
+				       g_object_ref(g_subprocess_get_stderr_pipe(c->process)));
 	return c;
 }
 
@@ -80,6 +130,8 @@ void rota_fetch_client_free(RotaFetchClient *c)
 		/* It may be stuck in a transfer; it holds no state worth saving. */
 		g_subprocess_force_exit(c->process);
 		g_subprocess_wait(c->process, NULL, NULL);
+		if (c->stderr_relay)
+			g_thread_join(c->stderr_relay); /* the pipe is at its end now */
 		g_object_unref(c->process);
 	}
 	g_clear_error(&c->broken);

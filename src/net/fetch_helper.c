@@ -280,6 +280,11 @@ static Outcome judge(Session *s, CURLcode res, gchar **msg)
 		*msg = g_strdup(s->verdict_msg);
 		return s->verdict;
 	}
+	/* Every byte asked for arrived intact: an error after them (a chunked
+	 * reply without its last chunk, a stream reset after the data) does
+	 * not matter, and a retry would ask for an empty range. */
+	if (code == 206 && s->got == s->want)
+		return OUTCOME_OK;
 	if (res == CURLE_OK || res == CURLE_WRITE_ERROR) {
 		if (code == 206 && s->got == s->want)
 			return OUTCOME_OK;

@@ -149,17 +149,29 @@ gboolean rota_fetch_send_reply(int fd, const RotaFetchReply *reply, const gchar 
 	       (r.data_len == 0 || rota_fetch_write_all(fd, data, r.data_len, "rota", error));
 }
 
-/* One printable line: whatever the helper sends, the message cannot forge
- * extra output lines or terminal escapes. */
-static gchar *sanitize_message(const guint8 *raw, gsize len)
+/* Characters that could make a message look like more than one line or
+ * change how the terminal shows it: C0/C1 controls (ESC, CSI, NEL), the
+ * Unicode line and paragraph separators, and the bidi embedding, override
+ * and isolate marks. */
+static gboolean unsafe_char(gunichar c)
 {
-	gchar *s = g_utf8_make_valid((const gchar *)raw, (gssize)len);
+	return g_unichar_iscntrl(c) || c == 0x2028 || c == 0x2029 || c == 0x200e || c == 0x200f ||
+	       (c >= 0x202a && c <= 0x202e) || (c >= 0x2066 && c <= 0x2069);
+}
 
-	for (gchar *p = s; *p; p++) {
-		if ((guchar)*p < 0x20 || *p == 0x7f)
-			*p = ' ';
+gchar *rota_fetch_sanitize(const guint8 *raw, gsize len)
+{
+	g_autofree gchar *valid = g_utf8_make_valid((const gchar *)raw, (gssize)len);
+	GString *out = g_string_sized_new(strlen(valid));
+
+	for (const gchar *p = valid; *p; p = g_utf8_next_char(p)) {
+		gunichar c = g_utf8_get_char(p);
+		if (unsafe_char(c))
+			g_string_append_c(out, ' ');
+		else
+			g_string_append_unichar(out, c);
 	}
-	return s;
+	return g_string_free(out, FALSE);
 }
 
 gboolean rota_fetch_recv_reply_header(int fd, RotaFetchRequestType type, gsize asked, RotaFetchReply *reply,
@@ -194,7 +206,7 @@ gboolean rota_fetch_recv_reply_header(int fd, RotaFetchRequestType type, gsize a
 		return TRUE;
 	if (!rota_fetch_read_all(fd, msg, reply->msg_len, NULL, "the fetch helper", error))
 		return FALSE;
-	*out_msg = sanitize_message(msg, reply->msg_len);
+	*out_msg = rota_fetch_sanitize(msg, reply->msg_len);
 	return TRUE;
 }
 

@@ -93,5 +93,9 @@ GVariant *rota_fetch_config_parse(GBytes *body, GError **error);
 
 /* TRUE for http:// and https:// URLs (the schemes rota streams from). */
 gboolean rota_fetch_is_url(const gchar *path);
+/* One printable line (valid UTF-8, no controls, line separators or bidi
+ * marks) from len bytes of whatever the helper sent: it cannot forge extra
+ * output lines or terminal escapes. */
+gchar *rota_fetch_sanitize(const guint8 *raw, gsize len);
 /* The URL without user:password, for messages and view names. */
 gchar *rota_fetch_redact_url(const gchar *url);

@@ -19,6 +19,9 @@
 #define N_STREAMS 4                 /* data, hash tree, squashfs tables, one spare */
 #define NEEDED_BLOCK 4096u
 #define MAX_PEM_FILE (512u << 10)
+/* The largest bundle a server may announce (256 TiB): the size comes from
+ * the network, and the read bitmap and range arithmetic are sized by it. */
+#define MAX_BUNDLE_SIZE ((guint64)1 << 48)
 
 typedef struct {
 	guint64 off;
@@ -513,6 +516,12 @@ RotaView *rota_http_view_new(const gchar *url, const RotaHttpOptions *opts, GErr
 	client = rota_fetch_client_new(o->sandbox_user, error);
 	if (!client || !rota_fetch_client_configure(client, config, TAIL_BYTES, &total, &tail, error))
 		return NULL;
+	if (total > MAX_BUNDLE_SIZE) {
+		g_set_error(error, ROTA_ERROR, ROTA_ERROR_INVALID,
+			    "%s: server reports a bundle of %" G_GUINT64_FORMAT " bytes, more than the %" G_GUINT64_FORMAT
+			    " bytes rota accepts", name, total, MAX_BUNDLE_SIZE);
+		return NULL;
+	}
 	if (o->max_download_size && total > o->max_download_size) {
 		g_set_error(error, ROTA_ERROR, ROTA_ERROR_LIMIT, "%s: bundle of %" G_GUINT64_FORMAT " bytes exceeds the download limit of %" G_GUINT64_FORMAT " bytes",
 			    name, total, o->max_download_size);
@@ -525,7 +534,7 @@ RotaView *rota_http_view_new(const gchar *url, const RotaHttpOptions *opts, GErr
 	self->started = started;
 	self->chunks = g_ptr_array_new_with_free_func(chunk_free);
 	self->announced = g_array_new(FALSE, FALSE, sizeof(Range));
-	self->needed_map = g_malloc0((gsize)((total + NEEDED_BLOCK * 8 - 1) / (NEEDED_BLOCK * 8)));
+	self->needed_map = g_malloc0((gsize)(total / (NEEDED_BLOCK * 8) + 1));
 	tail_len = g_bytes_get_size(tail);
 	data = g_bytes_unref_to_data(g_steal_pointer(&tail), &tail_len);
 	add_chunk(self, total - tail_len, tail_len, data)->pinned = TRUE;

@@ -12,8 +12,8 @@ import struct
 import threading
 import time
 
-ONCE = {"reset", "truncate", "stall", "503"}
-MODES = ONCE | {"none", "full200", "wrong-range", "redirect-loop", "swap", "hold", "503-always"}
+ONCE = {"reset", "truncate", "stall", "503", "unterminated"}
+MODES = ONCE | {"none", "full200", "wrong-range", "redirect-loop", "swap", "hold", "503-always", "huge-total"}
 
 
 class Handler(http.server.BaseHTTPRequestHandler):
@@ -54,8 +54,14 @@ class Handler(http.server.BaseHTTPRequestHandler):
             span, total = rest.split("/")
             a, b = (int(x) for x in span.split("-"))
             out["Content-Range"] = f"{unit} {a + 4096}-{b + 4096}/{total}"
+        if mode == "huge-total" and "Content-Range" in out:
+            # the tail of a bundle of 2^62 bytes, consistent with itself
+            total = 2**62
+            out["Content-Range"] = f"bytes {total - len(body)}-{total - 1}/{total}"
         if mode == "reset":
             return self.reset_midway(resp.status, out, body)
+        if mode == "unterminated":
+            return self.chunked_without_end(resp.status, out, body)
         if mode == "truncate":
             return self.reply(resp.status, out, body, send=len(body) // 2)
         self.reply(resp.status, out, body)
@@ -69,6 +75,18 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.wfile.write(body if send is None else body[:send])
         if send is not None:
             self.close_connection = True
+
+    def chunked_without_end(self, status, headers, body):
+        """All of body as one chunk, then the connection closes without the
+        last (empty) chunk: every byte arrived, the reply is still broken."""
+        self.send_response(status)
+        for k, v in headers.items():
+            self.send_header(k, v)
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        self.wfile.write(b"%x\r\n" % len(body) + body + b"\r\n")
+        self.wfile.flush()
+        self.close_connection = True
 
     def reset_midway(self, status, headers, body):
         self.send_response(status)

@@ -453,6 +453,32 @@ def test_fatal_faults_fail_cleanly(system, site, mode, at, match):
         proxy.close()
 
 
+def test_all_bytes_then_broken_reply_is_used(system, site):
+    """A reply whose bytes all arrived but whose chunked framing never ends
+    (the connection just closes) is not retried: a retry would ask for an
+    empty range, which servers refuse."""
+    proxy = FaultProxy(site.ports["nginx"], mode="unterminated", at=3)
+    try:
+        r = system.install(proxy.url("/good.raucb"), env=QUICK)
+        assert_installed(system, site, r)
+        assert "(0 retries)" in r.stdout
+    finally:
+        proxy.close()
+
+
+def test_absurd_bundle_size_refused(system, site):
+    """The bundle size comes from the server's Content-Range: one of 2^62
+    bytes is refused with one line before anything is sized by it."""
+    proxy = FaultProxy(site.ports["nginx"], mode="huge-total", at=1)
+    try:
+        r = system.fails("install", proxy.url("/good.raucb"), env=QUICK,
+                         match=f"server reports a bundle of {2**62} bytes, more than the {2**48} bytes rota accepts")
+        assert f"127.0.0.1:{proxy.port}" in r.error_line()
+        assert_untouched(system)
+    finally:
+        proxy.close()
+
+
 def test_swap_with_other_size_detected(system, site):
     bigger = site.www / "bigger.raucb"
     bigger.write_bytes((site.www / "good.raucb").read_bytes() + b"\0" * 4096)
@@ -491,6 +517,25 @@ def test_request_count_within_budget(system, site):
 
 
 # ---- privileges ----
+
+def test_helper_output_cannot_pose_as_rota(system, site, tmp_path):
+    """The helper gets no stdout, and its stderr reaches rota's only line by
+    line, sanitized and marked as the helper's: a compromised helper cannot
+    forge rota's output or send terminal escapes."""
+    fake = tmp_path / "fake-helper"
+    fake.write_text("#!/bin/sh\n"
+                    "echo FORGED-STDOUT\n"
+                    "printf '\\033[2Krota: Installation succeeded\\342\\200\\250rota: done\\n' >&2\n"
+                    "exit 1\n")
+    fake.chmod(0o755)
+    r = system.rota("info", f"http://127.0.0.1:{site.ports['nginx']}/good.raucb", ok=False,
+                    env={"ROTA_FETCH_HELPER": str(fake)})
+    assert r.returncode == 1
+    assert "FORGED-STDOUT" not in r.stdout + r.stderr
+    assert "\x1b" not in r.stderr and "\u2028" not in r.stderr
+    relayed = [line for line in r.stderr.splitlines() if "Installation succeeded" in line]
+    assert relayed == ["rota-fetch:  [2Krota: Installation succeeded rota: done"], r.stderr
+
 
 def helper_pids(parent):
     pids = []

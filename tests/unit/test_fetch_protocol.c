@@ -183,6 +183,16 @@ static void test_reply_message_sanitized(void)
 	pair_close(&p);
 }
 
+/* Unicode controls too: C1 CSI and NEL, the line separator, a bidi
+ * override; ordinary non-ASCII text stays. */
+static void test_sanitize_unicode(void)
+{
+	static const char raw[] = "a\xc2\x9b" "31m b\xc2\x85" "c\xe2\x80\xa8" "d\xe2\x80\xae" "e \xc3\xa9t\xc3\xa9";
+	g_autofree gchar *s = rota_fetch_sanitize((const guint8 *)raw, sizeof raw - 1);
+
+	g_assert_cmpstr(s, ==, "a 31m b c d e \xc3\xa9t\xc3\xa9");
+}
+
 static void test_config_garbage(void)
 {
 	g_autoptr(GBytes) junk = g_bytes_new_static("\x01\x02\x03\xff\xff\xff\xff\x09", 8);
@@ -216,6 +226,7 @@ int main(int argc, char **argv)
 	g_test_add_func("/fetch_protocol/reply_wrong_length", test_reply_wrong_length);
 	g_test_add_func("/fetch_protocol/reply_bad_header", test_reply_bad_header);
 	g_test_add_func("/fetch_protocol/reply_message_sanitized", test_reply_message_sanitized);
+	g_test_add_func("/fetch_protocol/sanitize_unicode", test_sanitize_unicode);
 	g_test_add_func("/fetch_protocol/config_garbage", test_config_garbage);
 	g_test_add_func("/fetch_protocol/redact", test_redact);
 	return g_test_run();
