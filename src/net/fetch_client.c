@@ -89,6 +89,11 @@ static gpointer relay_stderr(gpointer data)
 	return NULL;
 }
 
+static guint64 saturating_add(guint64 a, guint64 b)
+{
+	return a > G_MAXUINT64 - b ? G_MAXUINT64 : a + b;
+}
+
 RotaFetchClient *rota_fetch_client_new(const gchar *sandbox_user, GError **error)
 {
 	g_autoptr(GSubprocessLauncher) launcher =
@@ -170,9 +175,10 @@ static gboolean recv_reply(RotaFetchClient *c, RotaFetchRequestType type, gsize 
 
 	if (!rota_fetch_recv_reply_header(c->fd, type, asked, r, &msg, &local))
 		return fail_broken(c, local, error);
-	c->counters.requests += r->requests;
-	c->counters.retries += r->retries;
-	c->counters.downloaded += r->downloaded;
+	/* Saturating: the figures come from the untrusted helper. */
+	c->counters.requests = saturating_add(c->counters.requests, r->requests);
+	c->counters.retries = saturating_add(c->counters.retries, r->retries);
+	c->counters.downloaded = saturating_add(c->counters.downloaded, r->downloaded);
 	if (r->status == ROTA_FETCH_OK)
 		return TRUE;
 	g_set_error(error, ROTA_ERROR, r->status == ROTA_FETCH_INVALID ? ROTA_ERROR_INVALID : ROTA_ERROR_IO, "%s",

@@ -203,7 +203,9 @@ static void check_partial_content(Session *s)
 		       s->content_range, expect_a, expect_b);
 		return;
 	}
-	if (s->first) {
+	if (s->first) { /* again when the first request is retried */
+		g_free(s->etag);
+		g_free(s->last_modified);
 		s->etag = g_strdup(s->resp_etag);
 		s->last_modified = g_strdup(s->resp_last_modified);
 	} else if (!same_validator(s->etag, s->resp_etag) || !same_validator(s->last_modified, s->resp_last_modified)) {

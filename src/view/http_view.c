@@ -161,7 +161,8 @@ static gboolean check_budget(HttpView *self, gsize len, GError **error)
 	if (!self->max_download)
 		return TRUE;
 	rota_fetch_client_get_counters(self->client, &n);
-	if (n.downloaded + len <= self->max_download)
+	/* The counters come from the helper: no sum that could wrap. */
+	if (n.downloaded <= self->max_download && len <= self->max_download - n.downloaded)
 		return TRUE;
 	g_set_error(error, ROTA_ERROR, ROTA_ERROR_LIMIT, "%s: downloading %" G_GSIZE_FORMAT " more bytes would exceed the limit of %" G_GUINT64_FORMAT " bytes",
 		    self->base.name, len, self->max_download);
