@@ -168,6 +168,28 @@ static gboolean check_plan(Install *in, const Plan *p, GError **error)
 	return TRUE;
 }
 
+/* Only one planned slot may be switched in the bootloader: a second one
+ * with a bootname would be written while still bootable. Refused before
+ * anything is marked (as RAUC does). */
+static gboolean check_one_boot_slot(Install *in, GError **error)
+{
+	RotaSlot *first = NULL;
+
+	for (guint i = 0; i < in->plans->len; i++) {
+		RotaSlot *s = g_array_index(in->plans, Plan, i).slot;
+		if (s->parent || !s->bootname)
+			continue;
+		if (first) {
+			g_set_error(error, ROTA_ERROR, ROTA_ERROR_INVALID,
+				    "Inconsistency detected: would need to activate more than one slot (%s and %s)",
+				    first->name, s->name);
+			return FALSE;
+		}
+		first = s;
+	}
+	return TRUE;
+}
+
 static gboolean make_plans(Install *in, GError **error)
 {
 	const RotaManifest *m = in->bundle->manifest;
@@ -206,7 +228,7 @@ static gboolean make_plans(Install *in, GError **error)
 		g_set_error(error, ROTA_ERROR, ROTA_ERROR_INVALID, "No installable image found");
 		return FALSE;
 	}
-	return TRUE;
+	return check_one_boot_slot(in, error);
 }
 
 /* The planned root slot with a bootname: marked bad first, active last. */
@@ -283,7 +305,10 @@ static gboolean update_slot(Install *in, const Plan *p, GError **error)
 	gboolean skip;
 
 	rota_progress_begin(in->progress, check, 1, 1);
-	rota_status_load(ctx->status, p->slot, &st);
+	if (!rota_status_load_before_write(ctx->status, p->slot, &st, error)) {
+		rota_progress_end(in->progress, FALSE);
+		return FALSE;
+	}
 	skip = !p->slot->install_same && g_strcmp0(st.status, "ok") == 0 && p->image->sha256 &&
 	       g_strcmp0(st.sha256, p->image->sha256) == 0;
 	if (!skip && rota_status_store_is_central(ctx->status)) {

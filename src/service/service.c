@@ -149,7 +149,12 @@ static void emit_properties_changed(Service *svc, const gchar *name)
 	if (!svc->conn)
 		return;
 	g_variant_builder_init(&changed, G_VARIANT_TYPE_VARDICT);
-	g_variant_builder_add(&changed, "{sv}", name, property_value(svc, name));
+	{
+		/* property_value() returns new references for some properties
+		 * and floating ones for others: take ownership of either. */
+		g_autoptr(GVariant) value = g_variant_take_ref(property_value(svc, name));
+		g_variant_builder_add(&changed, "{sv}", name, value);
+	}
 	if (!g_dbus_connection_emit_signal(svc->conn, NULL, ROTA_SERVICE_OBJECT_PATH, "org.freedesktop.DBus.Properties",
 					   "PropertiesChanged",
 					   g_variant_new("(sa{sv}as)", ROTA_SERVICE_INTERFACE, &changed, NULL), &error))

@@ -103,7 +103,7 @@ gboolean rota_slots_determine_states(RotaConfig *config, RotaBootloader *bootloa
 				     gchar **out_bootname, GError **error)
 {
 	g_autofree gchar *bootname = NULL;
-	RotaSlot *booted = NULL;
+	RotaSlot *booted = NULL, *booted_root;
 
 	if (override) {
 		bootname = g_strdup(override);
@@ -127,11 +127,14 @@ gboolean rota_slots_determine_states(RotaConfig *config, RotaBootloader *bootloa
 		g_set_error(error, ROTA_ERROR, ROTA_ERROR_FAILED, "Did not find booted slot (matching '%s')", bootname);
 		return FALSE;
 	}
+	/* A booted child (rauc.slot= or root= naming it) means its whole group
+	 * is running: its parent and siblings are active, never a target. */
+	booted_root = booted && booted->parent ? booted->parent : booted;
 	for (guint i = 0; i < config->slots->len; i++) {
 		RotaSlot *s = config->slots->pdata[i];
 		if (s == booted)
 			s->state = ROTA_SLOT_BOOTED;
-		else if (booted && s->parent == booted)
+		else if (booted_root && (s == booted_root || s->parent == booted_root))
 			s->state = ROTA_SLOT_ACTIVE;
 		else
 			s->state = ROTA_SLOT_INACTIVE;
@@ -225,7 +228,7 @@ GHashTable *rota_slots_select_target_group(RotaConfig *config, RotaStatusStore *
 	for (guint i = 0; i < config->slots->len; i++) {
 		RotaSlot *s = config->slots->pdata[i];
 		RotaSlot *root = s->parent ? s->parent : s;
-		if (g_hash_table_lookup(picked, root->sclass) == root)
+		if (s->state == ROTA_SLOT_INACTIVE && g_hash_table_lookup(picked, root->sclass) == root)
 			g_hash_table_insert(group, s->sclass, s);
 	}
 	return group;

@@ -180,10 +180,12 @@ static gchar *per_slot_dir(RotaStatusStore *st, RotaSlot *slot, gboolean *mounte
 	return rota_mount_slot(st->config, slot, error);
 }
 
-void rota_status_load(RotaStatusStore *st, RotaSlot *slot, RotaSlotStatus *out)
+/* Loads the status of slot; FALSE (error set) only when a slot mounted here
+ * to read it could not be unmounted again. */
+static gboolean status_load(RotaStatusStore *st, RotaSlot *slot, RotaSlotStatus *out, GError **error)
 {
 	g_autofree gchar *group = g_strdup_printf("slot.%s", slot->name);
-	g_autoptr(GError) error = NULL;
+	g_autoptr(GError) local = NULL;
 	g_autoptr(GKeyFile) kf = NULL;
 	g_autofree gchar *dir = NULL, *file = NULL;
 	gboolean mounted_here;
@@ -191,21 +193,38 @@ void rota_status_load(RotaStatusStore *st, RotaSlot *slot, RotaSlotStatus *out)
 	rota_slot_status_clear(out);
 	if (st->central) {
 		status_from_keyfile(st->kf, group, out);
-		return;
+		return TRUE;
 	}
 	if (!slot_is_mountable(slot))
-		return;
-	dir = per_slot_dir(st, slot, &mounted_here, &error);
+		return TRUE;
+	dir = per_slot_dir(st, slot, &mounted_here, &local);
 	if (!dir) {
-		g_message("cannot read status of slot %s: %s", slot->name, error->message);
-		return;
+		g_message("cannot read status of slot %s: %s", slot->name, local->message);
+		return TRUE;
 	}
 	file = g_build_filename(dir, "slot.raucs", NULL);
 	kf = g_key_file_new();
 	if (g_key_file_load_from_file(kf, file, G_KEY_FILE_NONE, NULL))
 		status_from_keyfile(kf, "slot", out);
-	if (mounted_here && !rota_umount_slot(dir, &error))
-		g_message("cannot unmount %s: %s", dir, error->message);
+	if (mounted_here && !rota_umount_slot(dir, &local)) {
+		g_set_error(error, ROTA_ERROR, ROTA_ERROR_IO, "Slot %s still mounted at %s after reading its status: %s",
+			    slot->name, dir, local->message);
+		return FALSE;
+	}
+	return TRUE;
+}
+
+void rota_status_load(RotaStatusStore *st, RotaSlot *slot, RotaSlotStatus *out)
+{
+	g_autoptr(GError) error = NULL;
+
+	if (!status_load(st, slot, out, &error))
+		g_message("%s", error->message);
+}
+
+gboolean rota_status_load_before_write(RotaStatusStore *st, RotaSlot *slot, RotaSlotStatus *out, GError **error)
+{
+	return status_load(st, slot, out, error);
 }
 
 gboolean rota_status_save(RotaStatusStore *st, RotaSlot *slot, const RotaSlotStatus *status, GError **error)

@@ -39,6 +39,9 @@ gboolean rota_status_store_is_central(RotaStatusStore *store);
 
 /* Loads a slot's status into *out (cleared first). Missing data is no error. */
 void rota_status_load(RotaStatusStore *store, RotaSlot *slot, RotaSlotStatus *out);
+/* rota_status_load() for a slot about to be written: a per-slot status
+ * read by mounting the slot must leave it unmounted, else this fails. */
+gboolean rota_status_load_before_write(RotaStatusStore *store, RotaSlot *slot, RotaSlotStatus *out, GError **error);
 /* Saves a slot's status atomically. */
 gboolean rota_status_save(RotaStatusStore *store, RotaSlot *slot, const RotaSlotStatus *status, GError **error);
 

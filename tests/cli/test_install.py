@@ -709,6 +709,44 @@ def test_parent_child_slots_updated_together(system, bundle, img, tmp_path):
     assert slots["appfs.0"]["state"] == "inactive"
 
 
+def test_booted_child_protects_its_group(system, bundle, img, tmp_path):
+    """root= naming a child slot: its parent and it are running, so the
+    other group is the target, whatever the status says."""
+    system.write_conf(slots={
+        "rootfs.0": {"device": system.slot_file("rootfs.0"), "bootname": "A"},
+        "rootfs.1": {"device": system.slot_file("rootfs.1"), "bootname": "B"},
+        "appfs.0": {"device": system.slot_file("appfs.0", 65536), "parent": "rootfs.0"},
+        "appfs.1": {"device": system.slot_file("appfs.1", 65536), "parent": "rootfs.1"}})
+    system.cmdline.write_text(f"console=ttyS0 root={system.device('appfs.0')} quiet\n")
+    app = random_image(tmp_path / "app.img", 40_000, 7)
+    r = system.install(bundle({"rootfs": ("rootfs.img", img), "appfs": ("appfs.img", app)}))
+    assert "Checking slot appfs.1" in r.stdout
+    assert set(system.device("rootfs.0").read_bytes()) == {0}
+    assert set(system.device("appfs.0").read_bytes()) == {0}
+    assert head(system.device("rootfs.1"), IMG_SIZE) == img
+    assert head(system.device("appfs.1"), len(app)) == app
+    j = json.loads(system.rota("status", "--output-format=json").stdout)
+    slots = {k: v for s in j["slots"] for k, v in s.items()}
+    assert slots["appfs.0"]["state"] == "booted" and slots["rootfs.0"]["state"] == "active"
+
+
+def test_two_bootable_targets_refused(system, bundle, img):
+    """A bundle that would write two slots with bootnames (rootfs and a
+    recovery pair, say) cannot mark both bad first: refused before anything
+    is touched."""
+    system.write_conf(slots={
+        "rootfs.0": {"device": system.slot_file("rootfs.0"), "bootname": "A"},
+        "rootfs.1": {"device": system.slot_file("rootfs.1"), "bootname": "B"},
+        "recovery.0": {"device": system.slot_file("recovery.0"), "bootname": "C"},
+        "recovery.1": {"device": system.slot_file("recovery.1"), "bootname": "D"}})
+    before = system.grub()
+    system.fails("install", bundle({"rootfs": ("rootfs.img", img), "recovery": ("recovery.img", img)}),
+                 match="Inconsistency detected: would need to activate more than one slot (rootfs.1 and recovery.")
+    assert_untouched(system, before)
+    assert set(system.device("recovery.0").read_bytes()) == {0}
+    assert set(system.device("recovery.1").read_bytes()) == {0}
+
+
 # ---- other bootloaders ----
 
 CUSTOM_BACKEND = """\
