@@ -353,6 +353,39 @@ static void assert_read(RotaView *v, const guint8 *plain, guint64 off, gsize len
 		g_error("plaintext mismatch at offset %" G_GUINT64_FORMAT " length %" G_GSIZE_FORMAT, off, len);
 }
 
+/* The payload file as a view: mapped, or (group-writable: the file view
+ * then refuses to map it) read with pread. */
+static RotaView *open_payload(const Fixture *f, gboolean mapped)
+{
+	g_autoptr(GError) error = NULL;
+	RotaView *file;
+
+	g_assert_cmpint(chmod(f->path, mapped ? 0644 : 0664), ==, 0);
+	file = rota_file_view_new(f->path, &error);
+	g_assert_no_error(error);
+	g_assert_true((rota_view_map(file, 0, 4096) != NULL) == mapped);
+	return file;
+}
+
+/* A read that must fail as corrupt, naming `names`, with every byte of the
+ * request zeroed and nothing written past it. */
+static void assert_read_corrupt(RotaView *v, guint64 off, gsize len, const gchar *names)
+{
+	g_autoptr(GError) error = NULL;
+	g_autofree guint8 *buf = g_malloc(len + 1);
+
+	memset(buf, 0xa5, len + 1);
+	g_assert_false(rota_view_read_at(v, off, buf, len, &error));
+	g_assert_error(error, ROTA_ERROR, ROTA_ERROR_CORRUPT);
+	if (!strstr(error->message, names))
+		g_error("read at %" G_GUINT64_FORMAT ": \"%s\" does not name %s", off, error->message, names);
+	for (gsize k = 0; k < len; k++) {
+		if (buf[k] != 0)
+			g_error("read at %" G_GUINT64_FORMAT ": byte %" G_GSIZE_FORMAT " of a failed read is not zero", off, k);
+	}
+	g_assert_cmpuint(buf[len], ==, 0xa5);
+}
+
 /* Whole payload, single bytes, block and chunk edges and random ranges
  * give the known plaintext, the same as the former two-pass stack (crypt
  * view over verity view), from a mapping and by pread. */
@@ -374,10 +407,7 @@ static void test_decrypting_reads(gconstpointer data)
 		{700 * 4096 - 1, 1}, {700 * 4096 - 5000, 5000},
 	};
 
-	g_assert_cmpint(chmod(f.path, mapped ? 0644 : 0664), ==, 0);
-	file = rota_file_view_new(f.path, &error);
-	g_assert_no_error(error);
-	g_assert_true((rota_view_map(file, 0, 4096) != NULL) == mapped);
+	file = open_payload(&f, mapped);
 	v = decrypting_view(&f, file);
 	g_assert_cmpuint(rota_view_get_size(v), ==, f.data_size);
 	verity = rota_verity_view_new(file, f.data_size, f.tree_size, salt, f.root, &error);
@@ -412,9 +442,7 @@ static void test_decrypting_corrupt(gconstpointer data)
 	gboolean mapped = GPOINTER_TO_INT(data);
 	Fixture f;
 	g_autofree guint8 *plain = fixture_make_crypt(&f, 300);
-	g_autoptr(GError) error = NULL;
 	g_autoptr(RotaView) file = NULL, v = NULL;
-	g_autofree guint8 *buf = g_malloc(8 * 4096);
 	static const struct {
 		guint64 off;
 		gsize len;
@@ -427,22 +455,10 @@ static void test_decrypting_corrupt(gconstpointer data)
 	};
 
 	flip_byte(f.path, 42 * 4096 + 1000);
-	g_assert_cmpint(chmod(f.path, mapped ? 0644 : 0664), ==, 0);
-	file = rota_file_view_new(f.path, &error);
-	g_assert_true((rota_view_map(file, 0, 4096) != NULL) == mapped);
+	file = open_payload(&f, mapped);
 	v = decrypting_view(&f, file);
-	for (gsize i = 0; i < G_N_ELEMENTS(reads); i++) {
-		memset(buf, 0xa5, 8 * 4096);
-		g_assert_false(rota_view_read_at(v, reads[i].off, buf, reads[i].len, &error));
-		g_assert_error(error, ROTA_ERROR, ROTA_ERROR_CORRUPT);
-		g_assert_nonnull(strstr(error->message, "data block at offset 172032"));
-		g_clear_error(&error);
-		for (gsize k = 0; k < reads[i].len; k++) {
-			if (buf[k] != 0)
-				g_error("read %" G_GSIZE_FORMAT ": byte %" G_GSIZE_FORMAT " of a failed read is not zero", i, k);
-		}
-		g_assert_cmpuint(buf[reads[i].len], ==, 0xa5); /* nothing written past the request */
-	}
+	for (gsize i = 0; i < G_N_ELEMENTS(reads); i++)
+		assert_read_corrupt(v, reads[i].off, reads[i].len, "data block at offset 172032");
 	assert_read(v, plain, 41 * 4096, 4096);
 	assert_read(v, plain, 43 * 4096, 4096);
 	assert_read(v, plain, 0, 42 * 4096);
@@ -458,9 +474,7 @@ static void test_decrypting_pairs(gconstpointer data)
 	gboolean mapped = GPOINTER_TO_INT(data);
 	Fixture f;
 	g_autofree guint8 *plain = fixture_make_crypt(&f, 300);
-	g_autoptr(GError) error = NULL;
 	g_autoptr(RotaView) file = NULL, v = NULL;
-	guint8 buf[3 * 4096];
 	static const struct {
 		guint64 off;
 		gsize len;
@@ -477,20 +491,10 @@ static void test_decrypting_pairs(gconstpointer data)
 	 * blocks; block 1 is the tree's third block). */
 	flip_byte(f.path, 127 * 4096 + 5);
 	flip_byte(f.path, f.data_size + 2 * 4096 + 7);
-	g_assert_cmpint(chmod(f.path, mapped ? 0644 : 0664), ==, 0);
-	file = rota_file_view_new(f.path, &error);
-	g_assert_true((rota_view_map(file, 0, 4096) != NULL) == mapped);
+	file = open_payload(&f, mapped);
 	v = decrypting_view(&f, file);
-	for (gsize i = 0; i < G_N_ELEMENTS(reads); i++) {
-		memset(buf, 0xa5, sizeof buf);
-		g_assert_false(rota_view_read_at(v, reads[i].off, buf, reads[i].len, &error));
-		g_assert_error(error, ROTA_ERROR, ROTA_ERROR_CORRUPT);
-		if (!strstr(error->message, reads[i].names))
-			g_error("read %" G_GSIZE_FORMAT ": \"%s\" does not name %s", i, error->message, reads[i].names);
-		g_clear_error(&error);
-		for (gsize k = 0; k < reads[i].len; k++)
-			g_assert_cmpuint(buf[k], ==, 0);
-	}
+	for (gsize i = 0; i < G_N_ELEMENTS(reads); i++)
+		assert_read_corrupt(v, reads[i].off, reads[i].len, reads[i].names);
 	assert_read(v, plain, 125 * 4096, 2 * 4096); /* a good pair next to the bad one */
 	assert_read(v, plain, 0, 127 * 4096);
 	fixture_clear(&f);
