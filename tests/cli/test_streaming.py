@@ -35,11 +35,15 @@ def free_port():
         return s.getsockname()[1]
 
 
+class ServerExited(RuntimeError):
+    pass
+
+
 def wait_port(port, proc, timeout=10):
     end = time.time() + timeout
     while time.time() < end:
         if proc.poll() is not None:
-            raise RuntimeError(f"server exited with {proc.returncode}")
+            raise ServerExited(f"server exited with {proc.returncode}")
         with socket.socket() as s:
             if s.connect_ex(("127.0.0.1", port)) == 0:
                 return
@@ -72,14 +76,23 @@ class Servers:
 
     def __init__(self, base, root, certs):
         self.base, self.root, self.certs = base, root, certs
-        self.ports = {k: free_port() for k in ("nginx", "nginx-tls", "nginx-mtls", "lighttpd", "lighttpd-tls",
-                                               "lighttpd-mtls")}
-        self.procs = []
-        try:
-            self.start(base)
-        except Exception:
-            self.stop()
-            raise
+        # A port picked free can be taken before the server binds it (by
+        # the ephemeral port of a client socket, wait_port's own included):
+        # the server then exits at once, and new ports are picked.
+        for attempt in range(3):
+            self.ports = {k: free_port() for k in ("nginx", "nginx-tls", "nginx-mtls", "lighttpd", "lighttpd-tls",
+                                                   "lighttpd-mtls")}
+            self.procs = []
+            try:
+                self.start(base)
+                return
+            except ServerExited:
+                self.stop()
+                if attempt == 2:
+                    raise
+            except Exception:
+                self.stop()
+                raise
 
     def start(self, base):
         hashed = subprocess.run(["openssl", "passwd", "-apr1", PASSWORD], capture_output=True, text=True,
@@ -90,7 +103,7 @@ class Servers:
 
     def start_nginx(self):
         d = self.base / "nginx"
-        d.mkdir()
+        d.mkdir(exist_ok=True)
         c, p = self.certs, self.ports
         tls = f"ssl_certificate {c}/server.pem; ssl_certificate_key {c}/server.key;"
         common = f"root {self.root}; location /auth/ {{ auth_basic \"rota\"; auth_basic_user_file {self.base}/htpasswd; }}"
@@ -119,7 +132,7 @@ http {{
 
     def start_lighttpd(self):
         d = self.base / "lighttpd"
-        d.mkdir()
+        d.mkdir(exist_ok=True)
         c, p = self.certs, self.ports
         (d / "lighttpd.conf").write_text(f"""
 server.modules = ("mod_openssl", "mod_auth", "mod_authn_file")
