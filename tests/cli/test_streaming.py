@@ -125,10 +125,9 @@ http {{
              ssl_client_certificate {c}/ca.pem; ssl_verify_client on; {common} }}
 }}
 """)
-        self.procs.append(subprocess.Popen(["nginx", "-c", str(d / "nginx.conf"), "-p", str(d)],
-                                           stderr=subprocess.DEVNULL))
-        for k in ("nginx", "nginx-tls", "nginx-mtls"):
-            wait_port(self.ports[k], self.procs[-1])
+        with open(d / "stderr.log", "w") as log:
+            self.procs.append(subprocess.Popen(["nginx", "-c", str(d / "nginx.conf"), "-p", str(d)], stderr=log))
+        self.wait_ports(("nginx", "nginx-tls", "nginx-mtls"), d)
 
     def start_lighttpd(self):
         d = self.base / "lighttpd"
@@ -158,10 +157,20 @@ $SERVER["socket"] == "127.0.0.1:{p['lighttpd-mtls']}" {{
     ssl.verifyclient.enforce = "enable"
 }}
 """)
-        self.procs.append(subprocess.Popen(["lighttpd", "-D", "-f", str(d / "lighttpd.conf")],
-                                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-        for k in ("lighttpd", "lighttpd-tls", "lighttpd-mtls"):
-            wait_port(self.ports[k], self.procs[-1])
+        with open(d / "stderr.log", "w") as log:
+            self.procs.append(subprocess.Popen(["lighttpd", "-D", "-f", str(d / "lighttpd.conf")],
+                                               stdout=subprocess.DEVNULL, stderr=log))
+        self.wait_ports(("lighttpd", "lighttpd-tls", "lighttpd-mtls"), d)
+
+    def wait_ports(self, names, d):
+        """Waits for the last server's ports; if it exits, says why (its
+        stderr and error log)."""
+        try:
+            for k in names:
+                wait_port(self.ports[k], self.procs[-1])
+        except ServerExited as e:
+            logs = [f.read_text(errors="replace") for f in (d / "stderr.log", d / "error.log") if f.exists()]
+            raise ServerExited(f"{e}: {' | '.join(l.strip() for l in logs)}") from None
 
     def url(self, server, path):
         scheme = "https" if "tls" in server else "http"
