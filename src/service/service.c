@@ -527,10 +527,31 @@ static void on_bus_acquired(GDBusConnection *conn, const gchar *name G_GNUC_UNUS
 		stop_with_error(svc, error);
 }
 
+/* [autoinstall] path: a bundle placed there (by a USB stick handler, a
+ * factory script) is installed with default arguments once the service
+ * owns its name, reported like any install (Progress, LastError, Completed). */
+static void autoinstall(Service *svc)
+{
+	const gchar *path = svc->ctx->config->autoinstall_path;
+	g_auto(RotaDbusInstallArgs) args = {0};
+	g_autoptr(GError) error = NULL;
+
+	if (!path)
+		return;
+	if (!g_file_test(path, G_FILE_TEST_EXISTS)) {
+		g_message("No bundle at autoinstall path %s", path);
+		return;
+	}
+	g_message("Autoinstall of %s", path);
+	if (!start_install(svc, path, &args, &error))
+		g_warning("Autoinstall of %s failed to start: %s", path, error->message);
+}
+
 static void on_name_acquired(GDBusConnection *conn G_GNUC_UNUSED, const gchar *name, gpointer data)
 {
 	Service *svc = data;
 	g_message("Service ready: %s on the %s bus", name, rota_service_bus_type_name(svc->bus_type));
+	autoinstall(svc);
 }
 
 static void on_name_lost(GDBusConnection *conn, const gchar *name, gpointer data)

@@ -59,6 +59,7 @@ void rota_config_free(RotaConfig *c)
 	g_strfreev(c->streaming_send_headers);
 	g_free(c->encryption_key);
 	g_free(c->encryption_cert);
+	g_free(c->autoinstall_path);
 	g_free(c->handler_system_info);
 	g_free(c->handler_pre_install);
 	g_free(c->handler_post_install);
@@ -410,6 +411,10 @@ static gboolean parse_streaming_and_more(Reader *r, RotaConfig *c, GError **erro
 		c->encryption_key = take_path(r, "encryption", "key");
 		c->encryption_cert = take_path(r, "encryption", "cert");
 		warn_leftovers(r, "encryption");
+	}
+	if (g_key_file_has_group(r->kf, "autoinstall")) {
+		c->autoinstall_path = take_path(r, "autoinstall", "path");
+		warn_leftovers(r, "autoinstall");
 	}
 	if (g_key_file_has_group(r->kf, "handlers")) {
 		c->handler_system_info = take_path(r, "handlers", "system-info");

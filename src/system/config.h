@@ -72,6 +72,7 @@ typedef struct {
 
 	gchar *encryption_key;
 	gchar *encryption_cert;
+	gchar *autoinstall_path;   /* [autoinstall] path: installed when the service starts, if it exists */
 
 	gchar *handler_system_info;
 	gchar *handler_pre_install;

@@ -385,6 +385,36 @@ def test_failed_install_sets_last_error_and_service_keeps_serving(service, syste
     assert system.primary() == "B"
 
 
+def test_autoinstall_when_the_service_starts(system, bus, recorder, maker, tmp_path):
+    """[autoinstall] path: a bundle there is installed once the service owns
+    its name, with Completed like any other install."""
+    data = os.urandom(64 * 1024)
+    b = small_bundle(maker, data=data)
+    system.write_conf(sections=f"[autoinstall]\npath={b}\n")
+    svc = Service(system, bus, tmp_path / "service.log")
+    try:
+        assert recorder.wait_completed() == 0
+        assert system.device("rootfs.1").read_bytes()[:len(data)] == data
+        assert system.primary() == "B"
+        assert svc.prop("Operation") == "idle"
+        assert f"Autoinstall of {b}" in (tmp_path / "service.log").read_text()
+    finally:
+        svc.stop()
+
+
+def test_autoinstall_without_a_bundle_does_nothing(system, bus, maker, tmp_path):
+    missing = tmp_path / "usb" / "update.raucb"
+    system.write_conf(sections=f"[autoinstall]\npath={missing}\n")
+    svc = Service(system, bus, tmp_path / "service.log")
+    try:
+        assert svc.prop("Operation") == "idle"
+        assert svc.iface.GetPrimary() == "rootfs.0"
+        assert f"No bundle at autoinstall path {missing}" in (tmp_path / "service.log").read_text()
+        assert "unknown section [autoinstall]" not in (tmp_path / "service.log").read_text()
+    finally:
+        svc.stop()
+
+
 def test_missing_bundle_completes_with_failure(service, recorder):
     service.iface.InstallBundle("/nonexistent/x.raucb", dbus.Dictionary({}, signature="sv"))
     assert recorder.wait_completed() == 1
