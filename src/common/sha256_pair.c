@@ -3,8 +3,8 @@
  * Each SHA256RNDS2 instruction depends on the one before it, so a single
  * stream runs at the instruction's latency while the unit could start a new
  * one every cycle or two. Running the rounds of two messages side by side
- * keeps it busy: on this project's AMD EPYC (Zen 4) a pair of 4 KiB blocks
- * takes about as long as one did (bench/crypt.sh, docs/benchmarks.md). The
+ * keeps it busy: on this project's AMD EPYC machine a pair of 4 KiB blocks
+ * takes 1.17x the time of one (1.71x the throughput; docs/benchmarks.md). The
  * lanes are plain C with compiler intrinsics; the scheme (ABEF/CDGH state
  * registers, SHA256MSG1/MSG2 message schedule) is the one Intel documents
  * for these instructions. Other CPUs use OpenSSL one digest at a time. */

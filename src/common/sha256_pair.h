@@ -3,7 +3,7 @@
  * dm-verity hashes many equal-sized blocks that do not depend on each
  * other. A single SHA-256 stream waits on the latency of every round
  * instruction; two streams interleaved fill those gaps, so on CPUs with the
- * SHA extensions a pair costs little more than one (see sha256_pair.c). */
+ * SHA extensions a pair costs not much more than one (see sha256_pair.c). */
 #pragma once
 
 #include <glib.h>
