@@ -5,7 +5,10 @@
 
 #include <errno.h>
 #include <glib/gstdio.h>
+#include <signal.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <unistd.h>
 
 #include "common/util.h"
 
@@ -32,6 +35,51 @@ static gboolean stage_file(RotaHookEnv *env, const gchar *rel, int mode, GError 
 	return TRUE;
 }
 
+/* Staging directories that exist now, so that a service told to stop in
+ * the middle of an install can remove them (they may hold a whole image,
+ * and /tmp is often RAM on a device). */
+static GMutex staged_lock;
+static GPtrArray *staged;
+
+static void staged_add(const gchar *dir)
+{
+	g_mutex_lock(&staged_lock);
+	if (!staged)
+		staged = g_ptr_array_new_with_free_func(g_free);
+	g_ptr_array_add(staged, g_strdup(dir));
+	g_mutex_unlock(&staged_lock);
+}
+
+static void staged_remove(const gchar *dir)
+{
+	g_mutex_lock(&staged_lock);
+	for (guint i = 0; staged && i < staged->len; i++) {
+		if (g_str_equal(staged->pdata[i], dir)) {
+			g_ptr_array_remove_index_fast(staged, i);
+			break;
+		}
+	}
+	g_mutex_unlock(&staged_lock);
+}
+
+void rota_hooks_remove_staged(void)
+{
+	g_mutex_lock(&staged_lock);
+	for (guint i = 0; staged && i < staged->len; i++)
+		rota_remove_tree(staged->pdata[i]);
+	g_mutex_unlock(&staged_lock);
+}
+
+/* child_setup of every hook and handler: it goes when rota goes (a hook
+ * left running could go on writing a slot after rota stopped). */
+static void die_with_rota(gpointer parent)
+{
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (getppid() != (pid_t)GPOINTER_TO_INT(parent))
+		_exit(127); /* rota is gone already */
+}
+#define DIE_WITH_ROTA die_with_rota, GINT_TO_POINTER(getpid())
+
 gboolean rota_hooks_stage(RotaHookEnv *env, GError **error)
 {
 	const RotaManifest *m = env->bundle->manifest;
@@ -41,6 +89,7 @@ gboolean rota_hooks_stage(RotaHookEnv *env, GError **error)
 		g_set_error(error, ROTA_ERROR, ROTA_ERROR_IO, "cannot create a staging directory in %s", g_get_tmp_dir());
 		return FALSE;
 	}
+	staged_add(env->bundle_dir);
 	return (!m->hook_name || stage_file(env, m->hook_name, 0700, error)) &&
 	       (!m->handler_name || stage_file(env, m->handler_name, 0700, error));
 }
@@ -54,8 +103,10 @@ gchar *rota_hooks_stage_image(RotaHookEnv *env, const RotaImage *image, GError *
 
 void rota_hooks_unstage(RotaHookEnv *env)
 {
-	if (env->bundle_dir)
+	if (env->bundle_dir) {
+		staged_remove(env->bundle_dir);
 		rota_remove_tree(env->bundle_dir);
+	}
 	g_clear_pointer(&env->bundle_dir, g_free);
 }
 
@@ -217,7 +268,7 @@ gboolean rota_hooks_install_check(RotaHookEnv *env, gboolean *rejected, GError *
 	envp = env_set(envp, "RAUC_MF_VERSION", env->bundle->manifest->version);
 	envp = env_set(envp, "RAUC_MF_BUILD", env->bundle->manifest->build);
 	envp = env_add_meta(envp, env->bundle->manifest, TRUE);
-	if (!g_spawn_sync(NULL, (gchar **)argv, envp, 0, NULL, NULL, NULL, &err, &status, &local)) {
+	if (!g_spawn_sync(NULL, (gchar **)argv, envp, 0, DIE_WITH_ROTA, NULL, &err, &status, &local)) {
 		g_set_error(error, ROTA_ERROR, ROTA_ERROR_FAILED, "Install-check hook failed: %s", local->message);
 		return FALSE;
 	}
@@ -259,7 +310,7 @@ gboolean rota_hooks_run_slot_hook_env(RotaHookEnv *env, const gchar *hook_arg, R
 		g_auto(GStrv) kv = g_strsplit(*e, "=", 2);
 		envp = env_set(envp, kv[0], kv[1]);
 	}
-	if (!g_spawn_sync(NULL, (gchar **)argv, envp, 0, NULL, NULL, NULL, &err, &status, &local) ||
+	if (!g_spawn_sync(NULL, (gchar **)argv, envp, 0, DIE_WITH_ROTA, NULL, &err, &status, &local) ||
 	    !g_spawn_check_wait_status(status, &local)) {
 		g_autofree gchar *line = last_line(err);
 		g_set_error(error, ROTA_ERROR, ROTA_ERROR_FAILED, "failed to run slot hook %s for slot %s: %s%s%s", hook_arg,
@@ -312,7 +363,7 @@ gboolean rota_hooks_run_handler(RotaHookEnv *env, const gchar *path, gchar **ext
 	for (gchar **a = extra_args; a && *a; a++)
 		g_ptr_array_add(argv, *a);
 	g_ptr_array_add(argv, NULL);
-	ok = g_spawn_sync(NULL, (gchar **)argv->pdata, envp, 0, NULL, NULL, &out, NULL,
+	ok = g_spawn_sync(NULL, (gchar **)argv->pdata, envp, 0, DIE_WITH_ROTA, &out, NULL,
 			  &status, &local) &&
 	     g_spawn_check_wait_status(status, &local);
 	lines = g_strsplit(out ? out : "", "\n", -1);

@@ -30,6 +30,9 @@ gboolean rota_hooks_stage(RotaHookEnv *env, GError **error);
 gchar *rota_hooks_stage_image(RotaHookEnv *env, const RotaImage *image, GError **error);
 /* Removes bundle_dir. */
 void rota_hooks_unstage(RotaHookEnv *env);
+/* Removes every staging directory that still exists (a service stopping
+ * in the middle of an install). */
+void rota_hooks_remove_staged(void);
 
 /* install-check (§5.1). Returns FALSE with *rejected = TRUE for exit >= 10. */
 gboolean rota_hooks_install_check(RotaHookEnv *env, gboolean *rejected, GError **error);

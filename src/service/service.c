@@ -13,6 +13,7 @@
 
 #include "common/error.h"
 #include "install/install.h"
+#include "install/hooks.h"
 #include "rota-resources.h"
 #include "service/variants.h"
 #include "system/info_headers.h"
@@ -575,6 +576,9 @@ static gboolean on_terminate(gpointer data)
 
 	if (svc->installing) {
 		g_message("Terminated during an installation: stopping it; the booted slot stays primary");
+		/* Hooks die with the process (PR_SET_PDEATHSIG); staged files
+		 * would stay behind. */
+		rota_hooks_remove_staged();
 		_exit(1);
 	}
 	g_message("Terminated");

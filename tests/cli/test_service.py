@@ -78,9 +78,9 @@ def bus(tmp_path):
 # ---- the service ----
 
 class Service:
-    def __init__(self, system, bus, log):
+    def __init__(self, system, bus, log, env=None):
         self.system, self.bus, self.log = system, bus, log
-        env = {**os.environ, **system.env(), **bus.env}
+        env = {**os.environ, **system.env(), **bus.env, **(env or {})}
         self.proc = subprocess.Popen([str(ROTA), f"--conf={system.conf}", "service"], env=env,
                                      stdout=open(log, "w"), stderr=subprocess.STDOUT)
         deadline = time.time() + 20
@@ -496,6 +496,51 @@ def test_sigterm_during_install_leaves_booted_slot_primary(big_service, big_syst
     assert big_system.primary() == "A"
     assert big_system.grub()["A_OK"] == "1"
     assert "booted slot stays primary" in big_service.log.read_text()
+
+
+SLOW_INSTALL_HOOK = """\
+#!/bin/sh
+[ "$1" = slot-install ] || exit 1
+echo $$ > "$HOOK_PID.tmp" && mv "$HOOK_PID.tmp" "$HOOK_PID"
+exec sleep 120
+"""
+
+
+def alive(pid):
+    """pid exists and is not a zombie."""
+    try:
+        return "zombie" not in pathlib.Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return False
+
+
+def test_sigterm_during_hook_stops_it_and_removes_staged_files(system, bus, maker, tmp_path):
+    """An install hook still running when the service is told to stop goes
+    with it (it could otherwise go on writing the slot), and the staging
+    directory (which holds the image for the hook) is removed."""
+    b = maker({"rootfs": ("rootfs.img", os.urandom(256 * 1024))}, hooks_file="hook.sh",
+              files={"hook.sh": (SLOW_INSTALL_HOOK, 0o755)}, image_keys={"rootfs": "hooks=install"})
+    tmp, pidfile = tmp_path / "tmp", tmp_path / "hook.pid"
+    tmp.mkdir()
+    svc = Service(system, bus, tmp_path / "service.log", env={"TMPDIR": str(tmp), "HOOK_PID": str(pidfile)})
+    try:
+        svc.iface.InstallBundle(str(b), dbus.Dictionary({}, signature="sv"))
+        deadline = time.time() + 60
+        while not pidfile.exists():
+            assert time.time() < deadline, "the hook never started"
+            time.sleep(0.05)
+        hook = int(pidfile.read_text())
+        assert list(tmp.glob("rota-bundle-*/rootfs.img")), "the image is staged for the hook"
+        svc.proc.send_signal(signal.SIGTERM)
+        svc.proc.wait(30)
+        deadline = time.time() + 10
+        while alive(hook):
+            assert time.time() < deadline, "the hook outlived the service"
+            time.sleep(0.05)
+        assert list(tmp.iterdir()) == []
+        assert system.primary() == "A"
+    finally:
+        svc.stop()
 
 
 def test_sigterm_when_idle_exits_cleanly(service, bus):
