@@ -1,6 +1,11 @@
 /* parallel.c — see parallel.h. */
 #include "parallel.h"
 
+#include <errno.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
 #include "common/util.h"
 
 typedef struct {
@@ -41,4 +46,18 @@ gboolean rota_parallel_ranges(guint64 count, guint64 min_per_worker, RotaRangeFu
 		g_clear_error(&jobs[i].error);
 	}
 	return ok;
+}
+
+void rota_thread_lower_priority(gint steps)
+{
+	/* On Linux the nice value belongs to the thread: PRIO_PROCESS with a
+	 * thread id changes that thread only. */
+	id_t tid = (id_t)syscall(SYS_gettid);
+	int now;
+
+	errno = 0;
+	now = getpriority(PRIO_PROCESS, tid);
+	if (now == -1 && errno != 0)
+		return;
+	(void)setpriority(PRIO_PROCESS, tid, MIN(19, now + MAX(steps, 0)));
 }

@@ -19,6 +19,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/parallel.h"
 #include "common/spawn.h"
 #include "install/adaptive.h"
 #include "install/slot_boot.h"
@@ -111,9 +112,19 @@ typedef struct {
 
 #define READERS 2 /* reading through the view stack decompresses: use both cores */
 
+/* The read-back hash is one SHA-256 stream, so no copy can be faster than
+ * one core hashes. The threads that feed it (decoding readers, the
+ * read-back reader) run this many nice levels below it: where they share a
+ * core with the hash, the scheduler gives the core to the hash, and they
+ * only need to stay ahead of it. (On a RAM-backed slot an lz4 install went
+ * from 0.82 to 0.72 s per GiB.) */
+#define FEEDER_NICE_STEPS 10
+
 static gpointer reader_thread(gpointer data)
 {
 	Pipeline *p = data;
+
+	rota_thread_lower_priority(FEEDER_NICE_STEPS);
 
 	while (!g_atomic_int_get(&p->stop)) {
 		Chunk *c;
@@ -372,6 +383,8 @@ done:
 static gpointer readback_read_thread(gpointer data)
 {
 	Readback *rb = data;
+
+	rota_thread_lower_priority(FEEDER_NICE_STEPS);
 
 	for (;;) {
 		g_autofree Range *r = g_async_queue_pop(rb->ranges);

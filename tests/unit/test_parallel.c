@@ -1,5 +1,10 @@
-/* test_parallel.c — ranges cover [0, count) exactly once, errors propagate. */
+/* test_parallel.c — ranges cover [0, count) exactly once, errors propagate;
+ * lowering a thread's priority touches that thread only. */
+#include <errno.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "common/error.h"
 #include "common/parallel.h"
@@ -59,11 +64,53 @@ static void test_error_propagates(void)
 	g_free(job.hits);
 }
 
+static int own_nice(void)
+{
+	errno = 0;
+	int v = getpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid));
+	g_assert_cmpint(errno, ==, 0);
+	return v;
+}
+
+typedef struct {
+	gint start, steps, after;
+} NiceCase;
+
+static gpointer lower_in_thread(gpointer data)
+{
+	NiceCase *c = data;
+
+	g_assert_cmpint(setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), c->start), ==, 0);
+	rota_thread_lower_priority(c->steps);
+	c->after = own_nice();
+	return NULL;
+}
+
+static void test_lower_priority_is_per_thread(void)
+{
+	int before = own_nice();
+	/* Each case starts at or above the test's own value: an unprivileged
+	 * thread may only lower its priority. */
+	NiceCase cases[] = {
+		{.start = MAX(before, 2), .steps = 10},
+		{.start = 15, .steps = 10}, /* clamped at 19 */
+		{.start = MAX(before, 3), .steps = -5}, /* never raises */
+	};
+	gint expect[] = {MIN(19, MAX(before, 2) + 10), 19, MAX(before, 3)};
+
+	for (guint i = 0; i < G_N_ELEMENTS(cases); i++) {
+		g_thread_join(g_thread_new("nice", lower_in_thread, &cases[i]));
+		g_assert_cmpint(cases[i].after, ==, expect[i]);
+	}
+	g_assert_cmpint(own_nice(), ==, before);
+}
+
 int main(int argc, char **argv)
 {
 	g_test_init(&argc, &argv, NULL);
 	g_test_add_func("/parallel/covers-everything-once", test_covers_everything_once);
 	g_test_add_func("/parallel/small-work-runs-once", test_small_work_runs_once);
 	g_test_add_func("/parallel/error-propagates", test_error_propagates);
+	g_test_add_func("/parallel/lower-priority-is-per-thread", test_lower_priority_is_per_thread);
 	return g_test_run();
 }
