@@ -46,10 +46,15 @@ GBytes *rota_hash_index_compute(RotaView *view, guint64 size, GError **error)
 			    ") is not a multiple of 4096 bytes", rota_view_get_name(view), size);
 		return NULL;
 	}
-	job.out = g_malloc(chunks * 32);
+	if (chunks > ROTA_HASH_INDEX_MAX_CHUNKS) {
+		g_set_error(error, ROTA_ERROR, ROTA_ERROR_LIMIT, "%s: image/partition size (%" G_GUINT64_FORMAT ") is too large",
+			    rota_view_get_name(view), size);
+		return NULL;
+	}
+	job.out = g_malloc((gsize)chunks * 32);
 	if (!rota_parallel_ranges(chunks, RUN_CHUNKS, index_range, &job, error)) {
 		g_free(job.out);
 		return NULL;
 	}
-	return g_bytes_new_take(job.out, chunks * 32);
+	return g_bytes_new_take(job.out, (gsize)chunks * 32);
 }

@@ -58,7 +58,9 @@ static GBytes *slot_index(RotaContext *ctx, RotaSlot *slot, RotaView *dev, GErro
 	g_autofree gchar *path = NULL;
 	gchar *data = NULL;
 	gsize len = 0;
-	guint64 size = rota_view_get_size(dev) / ROTA_CHUNK * ROTA_CHUNK;
+	/* A slot larger than an index can be is indexed as far as it can be:
+	 * its beginning still serves (an index may cover a prefix, §8.1). */
+	guint64 size = MIN(rota_view_get_size(dev) / ROTA_CHUNK, (guint64)ROTA_HASH_INDEX_MAX_CHUNKS) * ROTA_CHUNK;
 
 	rota_status_load(ctx->status, slot, &st);
 	if (st.sha256 && g_strcmp0(st.status, "ok") == 0) {
@@ -77,27 +79,31 @@ typedef struct {
 	GBytes *index;
 } Lookup;
 
-static void lookup_init(Lookup *l, GBytes *index)
+/* For a digest held by several chunks, the table keeps the lowest chunk
+ * number, or the highest with highest_wins: the target's old chunks are
+ * valid only from the current position on, and its highest copy of a
+ * digest stays valid the longest. */
+static void lookup_init(Lookup *l, GBytes *index, gboolean highest_wins)
 {
 	gsize len;
 	const guint8 *d = g_bytes_get_data(index, &len);
+	gsize n = len / 32;
 
 	l->index = g_bytes_ref(index);
-	l->table = g_hash_table_new((GHashFunc)g_bytes_hash, (GEqualFunc)g_bytes_equal);
-	for (gsize c = len / 32; c-- > 0;) /* lowest chunk number wins */
+	/* A digest inserted again keeps its first key, and the table frees the
+	 * new one (every duplicate chunk, all the zero chunks of a device). */
+	l->table = g_hash_table_new_full((GHashFunc)g_bytes_hash, (GEqualFunc)g_bytes_equal, (GDestroyNotify)g_bytes_unref,
+					 NULL);
+	for (gsize i = 0; i < n; i++) { /* the value inserted last wins */
+		gsize c = highest_wins ? i : n - 1 - i;
 		g_hash_table_insert(l->table, g_bytes_new_static(d + c * 32, 32), GSIZE_TO_POINTER(c + 1));
+	}
 }
 
 static void lookup_clear(Lookup *l)
 {
-	if (l->table) {
-		GHashTableIter it;
-		gpointer key;
-		g_hash_table_iter_init(&it, l->table);
-		while (g_hash_table_iter_next(&it, &key, NULL))
-			g_bytes_unref(key);
+	if (l->table)
 		g_hash_table_unref(l->table);
-	}
 	if (l->index)
 		g_bytes_unref(l->index);
 }
@@ -273,7 +279,7 @@ static gboolean open_sources(Adaptive *a, GError **error)
 	target_index = slot_index(job->ctx, job->target, a->target, error);
 	if (!target_index)
 		return FALSE;
-	lookup_init(&a->target_old, target_index);
+	lookup_init(&a->target_old, target_index, TRUE);
 	rota_progress_set_fraction(job->progress, 1, 10);
 	if (job->seed) {
 		g_autoptr(GBytes) seed_index = NULL;
@@ -281,7 +287,7 @@ static gboolean open_sources(Adaptive *a, GError **error)
 		a->seed = rota_file_view_new(job->seed->device, &local);
 		seed_index = a->seed ? slot_index(job->ctx, job->seed, a->seed, &local) : NULL;
 		if (seed_index)
-			lookup_init(&a->seed_lookup, seed_index);
+			lookup_init(&a->seed_lookup, seed_index, FALSE);
 		else
 			g_message("adaptive: not using slot %s: %s", job->seed->name, local->message);
 	}

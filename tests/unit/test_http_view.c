@@ -356,12 +356,17 @@ static void test_unreachable(void)
 	RotaHttpOptions o = quick;
 	g_autoptr(GError) error = NULL;
 	g_autoptr(RotaView) v = NULL;
-	Server *srv = server_start(10, SERVE_OK);
+	struct sockaddr_in addr = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t alen = sizeof(addr);
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
 	g_autofree gchar *url = NULL;
 
-	/* A port that was just free: nothing listens there. */
-	close(srv->listen_fd);
-	url = server_url(srv);
+	/* A port that was just free: nothing listens there. (No test server:
+	 * its accept thread would outlive the closed socket.) */
+	g_assert_cmpint(bind(fd, (struct sockaddr *)&addr, sizeof(addr)), ==, 0);
+	g_assert_cmpint(getsockname(fd, (struct sockaddr *)&addr, &alen), ==, 0);
+	close(fd);
+	url = g_strdup_printf("http://127.0.0.1:%u/bundle.raucb", ntohs(addr.sin_port));
 	o.retries = 1;
 	v = rota_http_view_new(url, &o, &error);
 	g_assert_null(v);

@@ -338,10 +338,11 @@ static void test_status_report_round_trip(void)
  * have failed; a value of an unexpected type is ignored, not fatal. */
 static void test_status_report_from_sparse_answers(void)
 {
-	g_autoptr(GVariant) slots = g_variant_ref_sink(g_variant_parse(
+	/* g_variant_parse returns a reference of our own (not floating). */
+	g_autoptr(GVariant) slots = g_variant_parse(
 		G_VARIANT_TYPE("a(sa{sv})"),
 		"[('rootfs.0', {'class': <'rootfs'>, 'state': <'booted'>, 'installed.count': <'x'>, 'size': <7>})]",
-		NULL, NULL, NULL));
+		NULL, NULL, NULL);
 	g_autoptr(GVariant) props = dict_from_text("{'Compatible': <'dev'>, 'Variant': <''>, 'BootSlot': <'A'>}");
 	g_autoptr(RotaStatusReport) r = rota_dbus_status_report(slots, props, NULL);
 	const RotaStatusSlot *s = r->slots->pdata[0];

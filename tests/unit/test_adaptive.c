@@ -1,0 +1,199 @@
+/* test_adaptive.c — the block-hash-index (install-and-runtime.md §8.1):
+ * its size limit, and adaptive writes into file-backed slots: which local
+ * chunks are taken. tests/cli/test_adaptive.py covers whole installs. */
+#include <glib/gstdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "bundle/hash_index.h"
+#include "install/adaptive.h"
+#include "system/context.h"
+#include "system/status.h"
+#include "common/util.h"
+
+#define CHUNK ROTA_CHUNK
+
+/* ---- a view of any size that counts its reads and fails them ---- */
+
+typedef struct {
+	RotaView base;
+	gint reads;
+} HugeView;
+
+static gboolean huge_read_at(RotaView *view, guint64 off, void *buf, gsize len, GError **error)
+{
+	HugeView *self = (HugeView *)view;
+
+	(void)buf;
+	g_atomic_int_inc(&self->reads);
+	g_set_error(error, ROTA_ERROR, ROTA_ERROR_IO, "huge: read of %" G_GSIZE_FORMAT " at %" G_GUINT64_FORMAT, len, off);
+	return FALSE;
+}
+
+static void huge_finalize(RotaView *view)
+{
+	(void)view;
+}
+
+static const RotaViewOps huge_ops = {.read_at = huge_read_at, .finalize = huge_finalize};
+
+/* The spec limits an index to 0x7FFFFFF chunks: beyond that 32 × chunks
+ * no longer fits 32 bits, so a larger image or slot is refused up front
+ * instead of being read (and, on 32-bit systems, hashed into a buffer
+ * whose size wrapped around). */
+static void test_compute_too_large(void)
+{
+	const guint64 sizes[] = {(guint64)0x8000000 * CHUNK, (guint64)1 << 42, G_MAXUINT64 / CHUNK * CHUNK};
+
+	for (gsize i = 0; i < G_N_ELEMENTS(sizes); i++) {
+		HugeView *v = rota_view_alloc(sizeof(HugeView), &huge_ops, sizes[i], "huge");
+		g_autoptr(GError) error = NULL;
+		g_autoptr(GBytes) index = rota_hash_index_compute(&v->base, sizes[i], &error);
+
+		g_assert_null(index);
+		g_assert_error(error, ROTA_ERROR, ROTA_ERROR_LIMIT);
+		g_assert_nonnull(strstr(error->message, "is too large"));
+		g_assert_cmpint(v->reads, ==, 0);
+		rota_view_unref(&v->base);
+	}
+}
+
+/* ---- adaptive writes into file slots ---- */
+
+typedef struct {
+	gchar *dir;
+	RotaContext ctx;
+	RotaSlot *target, *seed;
+} Fixture;
+
+static void fixture_setup(Fixture *f, gconstpointer data)
+{
+	g_autoptr(GError) error = NULL;
+	g_autofree gchar *conf = NULL, *text = NULL;
+
+	(void)data;
+	f->dir = g_dir_make_tmp("rota-adaptive-XXXXXX", &error);
+	g_assert_no_error(error);
+	conf = g_build_filename(f->dir, "system.conf", NULL);
+	text = g_strdup_printf("[system]\ncompatible=Test\nbootloader=noop\ndata-directory=%s/data\n"
+			       "[slot.rootfs.0]\ndevice=%s/a.img\ntype=raw\nbootname=A\n"
+			       "[slot.rootfs.1]\ndevice=%s/b.img\ntype=raw\nbootname=B\n",
+			       f->dir, f->dir, f->dir);
+	g_assert_true(g_file_set_contents(conf, text, -1, NULL));
+	f->ctx.config = rota_config_load(conf, &error);
+	g_assert_no_error(error);
+	f->ctx.status = rota_status_store_new(f->ctx.config, &error);
+	g_assert_no_error(error);
+	f->seed = rota_config_find_slot(f->ctx.config, "rootfs.0");
+	f->target = rota_config_find_slot(f->ctx.config, "rootfs.1");
+	f->seed->state = ROTA_SLOT_BOOTED;
+}
+
+static void fixture_teardown(Fixture *f, gconstpointer data)
+{
+	g_autofree gchar *cmd = g_strdup_printf("rm -rf '%s'", f->dir);
+
+	(void)data;
+	rota_status_store_free(f->ctx.status);
+	rota_config_free(f->ctx.config);
+	g_assert_cmpint(system(cmd), ==, 0);
+	g_free(f->dir);
+}
+
+/* A chunk filled with the byte b (b != 0). */
+static void fill_chunk(guint8 *dst, guint8 b)
+{
+	memset(dst, b, CHUNK);
+}
+
+static gchar *write_chunks(Fixture *f, const gchar *name, const guint8 *pattern, gsize n)
+{
+	g_autofree guint8 *data = g_malloc0(n * CHUNK);
+	gchar *path = g_build_filename(f->dir, name, NULL);
+
+	for (gsize i = 0; i < n; i++)
+		if (pattern[i])
+			fill_chunk(data + i * CHUNK, pattern[i]);
+	g_assert_true(g_file_set_contents(path, (gchar *)data, (gssize)(n * CHUNK), NULL));
+	return path;
+}
+
+static void assert_file_chunks(const gchar *path, const guint8 *pattern, gsize n)
+{
+	g_autofree gchar *data = NULL;
+	gsize len;
+
+	g_assert_true(g_file_get_contents(path, &data, &len, NULL));
+	g_assert_cmpuint(len, >=, n * CHUNK);
+	for (gsize i = 0; i < n; i++)
+		for (gsize j = 0; j < CHUNK; j++)
+			if ((guint8)data[i * CHUNK + j] != pattern[i])
+				g_error("chunk %" G_GSIZE_FORMAT " byte %" G_GSIZE_FORMAT ": %u, expected %u", i, j,
+					(guint8)data[i * CHUNK + j], pattern[i]);
+}
+
+static gboolean run_adaptive(Fixture *f, const gchar *image_path, RotaAdaptiveStats *stats, GError **error)
+{
+	g_autoptr(RotaView) image = rota_file_view_new(image_path, error);
+	g_autoptr(GBytes) index = image ? rota_hash_index_compute(image, rota_view_get_size(image), error) : NULL;
+	RotaAdaptiveJob job = {.ctx = &f->ctx, .target = f->target, .seed = f->seed, .image = image, .image_index = index};
+
+	return index && rota_adaptive_write(&job, stats, error);
+}
+
+/* Chunks come from the target itself (also from further on), from the
+ * seed, and the rest from the image. The target holds one chunk five
+ * times: the sanitizer build (G_SLICE=always-malloc, see meson.build)
+ * fails if the lookup table leaks the keys of duplicates. */
+static void test_sources(Fixture *f, gconstpointer data)
+{
+	const guint8 image[] = {1, 2, 3, 4, 0, 5, 6};
+	const guint8 target[] = {9, 2, 9, 9, 7, 9, 4, 9};
+	const guint8 seed[] = {3, 6, 8};
+	g_autofree gchar *img = write_chunks(f, "image", image, G_N_ELEMENTS(image));
+	g_autofree gchar *t = write_chunks(f, "b.img", target, G_N_ELEMENTS(target));
+	g_autofree gchar *s = write_chunks(f, "a.img", seed, G_N_ELEMENTS(seed));
+	g_autoptr(GError) error = NULL;
+	RotaAdaptiveStats st;
+
+	(void)data;
+	g_assert_true(run_adaptive(f, img, &st, &error));
+	g_assert_no_error(error);
+	assert_file_chunks(t, image, G_N_ELEMENTS(image));
+	g_assert_cmpuint(st.chunks, ==, 7);
+	g_assert_cmpuint(st.zero, ==, 1);
+	g_assert_cmpuint(st.from_target, ==, 2); /* 2 in place, 4 from chunk 6 */
+	g_assert_cmpuint(st.from_active, ==, 2); /* 3 and 6 */
+	g_assert_cmpuint(st.from_bundle, ==, 2); /* 1 and 5 */
+}
+
+/* A chunk the target holds twice, below and beyond the current position,
+ * is taken from the copy not yet overwritten (spec §8.2: the lowest chunk
+ * in the valid range), not refetched because the lowest copy has gone. */
+static void test_target_duplicate(Fixture *f, gconstpointer data)
+{
+	const guint8 image[] = {1, 2, 3, 4, 5, 6};
+	const guint8 target[] = {6, 9, 9, 9, 9, 9, 9, 6};
+	const guint8 seed[] = {8};
+	g_autofree gchar *img = write_chunks(f, "image", image, G_N_ELEMENTS(image));
+	g_autofree gchar *t = write_chunks(f, "b.img", target, G_N_ELEMENTS(target));
+	g_autofree gchar *s = write_chunks(f, "a.img", seed, G_N_ELEMENTS(seed));
+	g_autoptr(GError) error = NULL;
+	RotaAdaptiveStats st;
+
+	(void)data;
+	g_assert_true(run_adaptive(f, img, &st, &error));
+	g_assert_no_error(error);
+	assert_file_chunks(t, image, G_N_ELEMENTS(image));
+	g_assert_cmpuint(st.from_target, ==, 1); /* 6 from chunk 7 */
+	g_assert_cmpuint(st.from_bundle, ==, 5);
+}
+
+int main(int argc, char **argv)
+{
+	g_test_init(&argc, &argv, NULL);
+	g_test_add_func("/hash-index/too-large", test_compute_too_large);
+	g_test_add("/adaptive/sources", Fixture, NULL, fixture_setup, test_sources, fixture_teardown);
+	g_test_add("/adaptive/target-duplicate", Fixture, NULL, fixture_setup, test_target_duplicate, fixture_teardown);
+	return g_test_run();
+}
