@@ -141,6 +141,23 @@ static gboolean run_adaptive(Fixture *f, const gchar *image_path, RotaAdaptiveSt
 	return index && rota_adaptive_write(&job, stats, error);
 }
 
+/* Writes the three files (one pattern byte per chunk), runs the adaptive
+ * write and checks that the target then holds the image. */
+#define RUN_CASE(f, image, target, seed, st)                                                                       \
+	run_case(f, image, G_N_ELEMENTS(image), target, G_N_ELEMENTS(target), seed, G_N_ELEMENTS(seed), st)
+static void run_case(Fixture *f, const guint8 *image, gsize n_image, const guint8 *target, gsize n_target,
+		     const guint8 *seed, gsize n_seed, RotaAdaptiveStats *st)
+{
+	g_autofree gchar *img = write_chunks(f, "image", image, n_image);
+	g_autofree gchar *t = write_chunks(f, "b.img", target, n_target);
+	g_autofree gchar *s = write_chunks(f, "a.img", seed, n_seed);
+	g_autoptr(GError) error = NULL;
+
+	g_assert_true(run_adaptive(f, img, st, &error));
+	g_assert_no_error(error);
+	assert_file_chunks(t, image, n_image);
+}
+
 /* Chunks come from the target itself (also from further on), from the
  * seed, and the rest from the image. The target holds one chunk five
  * times: the sanitizer build (G_SLICE=always-malloc, see meson.build)
@@ -150,16 +167,10 @@ static void test_sources(Fixture *f, gconstpointer data)
 	const guint8 image[] = {1, 2, 3, 4, 0, 5, 6};
 	const guint8 target[] = {9, 2, 9, 9, 7, 9, 4, 9};
 	const guint8 seed[] = {3, 6, 8};
-	g_autofree gchar *img = write_chunks(f, "image", image, G_N_ELEMENTS(image));
-	g_autofree gchar *t = write_chunks(f, "b.img", target, G_N_ELEMENTS(target));
-	g_autofree gchar *s = write_chunks(f, "a.img", seed, G_N_ELEMENTS(seed));
-	g_autoptr(GError) error = NULL;
 	RotaAdaptiveStats st;
 
 	(void)data;
-	g_assert_true(run_adaptive(f, img, &st, &error));
-	g_assert_no_error(error);
-	assert_file_chunks(t, image, G_N_ELEMENTS(image));
+	RUN_CASE(f, image, target, seed, &st);
 	g_assert_cmpuint(st.chunks, ==, 7);
 	g_assert_cmpuint(st.zero, ==, 1);
 	g_assert_cmpuint(st.from_target, ==, 2); /* 2 in place, 4 from chunk 6 */
@@ -175,16 +186,10 @@ static void test_target_duplicate(Fixture *f, gconstpointer data)
 	const guint8 image[] = {1, 2, 3, 4, 5, 6};
 	const guint8 target[] = {6, 9, 9, 9, 9, 9, 9, 6};
 	const guint8 seed[] = {8};
-	g_autofree gchar *img = write_chunks(f, "image", image, G_N_ELEMENTS(image));
-	g_autofree gchar *t = write_chunks(f, "b.img", target, G_N_ELEMENTS(target));
-	g_autofree gchar *s = write_chunks(f, "a.img", seed, G_N_ELEMENTS(seed));
-	g_autoptr(GError) error = NULL;
 	RotaAdaptiveStats st;
 
 	(void)data;
-	g_assert_true(run_adaptive(f, img, &st, &error));
-	g_assert_no_error(error);
-	assert_file_chunks(t, image, G_N_ELEMENTS(image));
+	RUN_CASE(f, image, target, seed, &st);
 	g_assert_cmpuint(st.from_target, ==, 1); /* 6 from chunk 7 */
 	g_assert_cmpuint(st.from_bundle, ==, 5);
 }
