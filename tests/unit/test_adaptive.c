@@ -160,8 +160,8 @@ static void run_case(Fixture *f, const guint8 *image, gsize n_image, const guint
 
 /* Chunks come from the target itself (also from further on), from the
  * seed, and the rest from the image. The target holds one chunk five
- * times: the sanitizer build (G_SLICE=always-malloc, see meson.build)
- * fails if the lookup table leaks the keys of duplicates. */
+ * times (duplicates once leaked in the lookup; the sanitizer build runs
+ * with G_SLICE=always-malloc to see such leaks, see meson.build). */
 static void test_sources(Fixture *f, gconstpointer data)
 {
 	const guint8 image[] = {1, 2, 3, 4, 0, 5, 6};
