@@ -548,7 +548,9 @@ static gboolean cmd_status(gchar **args, GError **error)
 	g_autofree gchar *text = NULL;
 
 	if (args[0]) {
-		if (!g_str_has_prefix(args[0], "mark-")) {
+		/* Checked here, as RAUC's CLI does, so the message is the same
+		 * with the service (whose Mark names the bare state) and without. */
+		if (!g_str_has_prefix(args[0], "mark-") || !rota_mark_state_is_valid(args[0] + strlen("mark-"))) {
 			g_set_error(error, ROTA_ERROR, ROTA_ERROR_INVALID, "unknown subcommand %s", args[0]);
 			return FALSE;
 		}

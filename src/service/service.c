@@ -413,8 +413,16 @@ static GVariant *call_mark(Service *svc, GVariant *params, GError **error)
 	const gchar *state, *identifier;
 
 	g_variant_get(params, "(&s&s)", &state, &identifier);
-	if (!*identifier)
-		identifier = "booted";
+	/* As RAUC's mark_run(): no default identifier (a client sends
+	 * "booted"; "" is an invalid name), the identifier is resolved
+	 * before the state is looked at, and an unknown state is named as
+	 * given: "mark-" belongs to the command line. */
+	if (!rota_mark_state_is_valid(state)) {
+		g_autoptr(GPtrArray) slots = rota_slots_resolve_identifier(svc->ctx->config, identifier, error);
+		if (slots)
+			g_set_error(error, ROTA_ERROR, ROTA_ERROR_INVALID, "unknown subcommand %s", state);
+		return NULL;
+	}
 	if (!rota_context_mark(svc->ctx, state, identifier, &message, error))
 		return NULL;
 	names = identified_slot_names(svc, identifier);

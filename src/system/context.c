@@ -126,6 +126,11 @@ static gchar *slot_names(GPtrArray *slots)
 	return g_strjoinv(" ", (gchar **)names->pdata);
 }
 
+gboolean rota_mark_state_is_valid(const gchar *state)
+{
+	return g_strcmp0(state, "good") == 0 || g_strcmp0(state, "bad") == 0 || g_strcmp0(state, "active") == 0;
+}
+
 gboolean rota_context_mark(RotaContext *ctx, const gchar *state, const gchar *identifier, gchar **out_message,
 			   GError **error)
 {
@@ -133,7 +138,7 @@ gboolean rota_context_mark(RotaContext *ctx, const gchar *state, const gchar *id
 	g_autofree gchar *names = NULL;
 	gboolean good = g_strcmp0(state, "good") == 0;
 
-	if (!good && g_strcmp0(state, "bad") != 0 && g_strcmp0(state, "active") != 0) {
+	if (!rota_mark_state_is_valid(state)) {
 		g_set_error(error, ROTA_ERROR, ROTA_ERROR_INVALID, "unknown subcommand mark-%s", state);
 		return FALSE;
 	}

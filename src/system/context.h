@@ -26,6 +26,8 @@ RotaContext *rota_context_new(RotaConfig *config, const gchar *override_boot_slo
 void rota_context_free(RotaContext *ctx);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(RotaContext, rota_context_free)
 
+/* Whether state is one rota_context_mark() knows: good, bad, active. */
+gboolean rota_mark_state_is_valid(const gchar *state);
 /* Mark slots (install-and-runtime.md §13): state "good", "bad" or "active".
  * *out_message receives "marked slot(s) ... as ...". */
 gboolean rota_context_mark(RotaContext *ctx, const gchar *state, const gchar *identifier, gchar **out_message,

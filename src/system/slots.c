@@ -256,13 +256,16 @@ GPtrArray *rota_slots_resolve_identifier(RotaConfig *config, const gchar *identi
 			return NULL;
 		}
 	} else {
+		/* Exactly <class>.<index>, with RAUC's messages (install-and-runtime.md §13). */
+		g_auto(GStrv) parts = g_strsplit(identifier, ".", -1);
 		RotaSlot *s = rota_config_find_slot(config, identifier);
-		if (!strchr(identifier, '.')) {
+		if (g_strv_length(parts) != 2) {
 			g_set_error(error, ROTA_ERROR, ROTA_ERROR_INVALID, "Invalid slot name format: '%s'", identifier);
 			return NULL;
 		}
 		if (!s) {
-			g_set_error(error, ROTA_ERROR, ROTA_ERROR_INVALID, "No slot with name %s found", identifier);
+			g_set_error(error, ROTA_ERROR, ROTA_ERROR_INVALID, "No slot with class %s and name %s found", parts[0],
+				    identifier);
 			return NULL;
 		}
 		if (!s->bootname) {

@@ -296,6 +296,39 @@ def test_mark_methods(service, system):
     assert "foo" in e.value.get_dbus_message()
 
 
+def test_mark_errors_are_rauc_s(service, system):
+    """Mark's failures carry RAUC's messages (mark_run(), checked against
+    rauc 1.8's service): the identifier is resolved first, an unknown state
+    is named as sent (the "mark-" prefix is the CLI's), and there is no
+    default identifier: "" marks nothing."""
+    def mark_error(state, identifier):
+        with pytest.raises(dbus.DBusException) as e:
+            service.iface.Mark(state, identifier)
+        assert e.value.get_dbus_name() == CODE30
+        return e.value.get_dbus_message()
+
+    assert mark_error("foo", "booted") == "unknown subcommand foo"
+    assert mark_error("foo", "nonsense") == "Invalid slot name format: 'nonsense'"
+    assert mark_error("good", "rootfs.7") == "No slot with class rootfs and name rootfs.7 found"
+    assert mark_error("good", "rootfs.0.x") == "Invalid slot name format: 'rootfs.0.x'"
+    before = system.grub()
+    for state in ("good", "bad", "active"):
+        assert mark_error(state, "") == "Invalid slot name format: ''"
+    assert system.grub() == before
+
+
+def test_rota_mark_unknown_state_same_with_and_without_service(system, bus, tmp_path):
+    svc = Service(system, bus, tmp_path / "service.log")
+    try:
+        via_service = rota_client(system, bus, "status", "mark-foo")
+    finally:
+        svc.stop()
+    in_process = rota_client(system, bus, f"--conf={system.conf}", "status", "mark-foo")
+    for p in (via_service, in_process):
+        assert p.returncode == 1
+        assert p.stderr.splitlines()[-1] == "rota: unknown subcommand mark-foo", p.stderr
+
+
 def test_info_and_inspect_bundle(service, bus, maker):
     b = small_bundle(maker, version="2.5")
     assert tuple(service.iface.Info(str(b))) == (COMPATIBLE, "2.5")
@@ -812,6 +845,18 @@ def test_rauc_install_installs_through_rota(service, system, bus, maker):
                        env={**os.environ, **bus.env})
     assert p.returncode == 0, p.stderr
     assert "rootfs.1" in p.stdout
+
+
+@rauc_missing
+def test_rauc_mark_error_through_rota(service, system, bus):
+    """What `rauc status mark-good <unknown slot>` prints against RAUC's own
+    service (1.8), and marks nothing."""
+    before = system.grub()
+    p = subprocess.run(["rauc", "status", "mark-good", "rootfs.7"], capture_output=True, text=True, timeout=60,
+                       env={**os.environ, **bus.env})
+    assert p.returncode == 1
+    assert "rauc mark: No slot with class rootfs and name rootfs.7 found" in p.stderr, p.stderr
+    assert system.grub() == before
 
 
 @rauc_missing

@@ -585,7 +585,10 @@ static void test_identifier_invalid(Fixture *f, gconstpointer data)
 	(void)data;
 	bootname = determine(f, "rauc.slot=A", NULL);
 	assert_resolve_fails(f, "rootfs", "Invalid slot name format");
-	assert_resolve_fails(f, "rootfs.7", "No slot with name rootfs.7 found");
+	/* RAUC's messages: exactly <class>.<index>, and the class is named */
+	assert_resolve_fails(f, "rootfs.7", "No slot with class rootfs and name rootfs.7 found");
+	assert_resolve_fails(f, "rootfs.0.x", "Invalid slot name format: 'rootfs.0.x'");
+	assert_resolve_fails(f, "", "Invalid slot name format: ''");
 	assert_resolve_fails(f, "appfs.1", "Slot appfs.1 has no bootname set");
 }
 
