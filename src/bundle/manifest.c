@@ -362,13 +362,20 @@ static gboolean parse_meta(GKeyFile *kf, const gchar *group, RotaManifest *m, GE
 	meta->values = g_ptr_array_new_with_free_func(g_free);
 	g_ptr_array_add(m->meta, meta);
 	for (gchar **k = keys; k && *k; k++) {
-		g_autofree gchar *value = g_key_file_get_string(kf, group, *k, NULL);
+		g_autoptr(GError) local = NULL;
+		g_autofree gchar *value = g_key_file_get_string(kf, group, *k, &local);
 		if (!is_meta_name(*k)) {
 			g_set_error(error, ROTA_ERROR, ROTA_ERROR_INVALID, "Invalid metadata key name '%s' in group '[%s]'", *k,
 				    group);
 			return FALSE;
 		}
-		if (!value || !*value) {
+		if (!value) {
+			/* not UTF-8: say so rather than "missing" */
+			g_set_error(error, ROTA_ERROR, ROTA_ERROR_INVALID, "Invalid value for key '%s' in group '[%s]': %s", *k,
+				    group, local->message);
+			return FALSE;
+		}
+		if (!*value) {
 			g_set_error(error, ROTA_ERROR, ROTA_ERROR_INVALID, "Missing value for key '%s' in group '[%s]'", *k, group);
 			return FALSE;
 		}

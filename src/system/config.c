@@ -103,6 +103,21 @@ static gchar *take_str(Reader *r, const gchar *group, const gchar *key)
 	return v;
 }
 
+/* Optional string that RAUC refuses when present but empty ("Missing value
+ * for key"), where other keys take an empty value for unset. */
+static gboolean take_str_nonempty(Reader *r, const gchar *group, const gchar *key, gchar **out, GError **error)
+{
+	gboolean present = g_key_file_has_key(r->kf, group, key, NULL);
+	g_autofree gchar *what = NULL;
+
+	*out = take_str(r, group, key);
+	if (*out || !present)
+		return TRUE;
+	what = g_strdup_printf("Missing value for key '%s'", key);
+	invalid(error, r, group, key, what);
+	return FALSE;
+}
+
 /* Optional path: relative to the config's directory; pkcs11: URIs as is. */
 static gchar *take_path(Reader *r, const gchar *group, const gchar *key)
 {
@@ -113,19 +128,20 @@ static gchar *take_path(Reader *r, const gchar *group, const gchar *key)
 	return g_build_filename(r->dir, v, NULL);
 }
 
+/* Read with GKeyFile itself, as RAUC does: trailing whitespace is fine
+ * ("true "), an empty value is an error, not the default. */
 static gboolean take_bool(Reader *r, const gchar *group, const gchar *key, gboolean def, gboolean *out, GError **error)
 {
-	g_autofree gchar *v = take_str(r, group, key);
+	g_autoptr(GError) local = NULL;
+	g_autofree gchar *raw = g_key_file_get_value(r->kf, group, key, NULL);
 
 	*out = def;
-	if (!v)
+	if (!raw)
 		return TRUE;
-	if (g_str_equal(v, "true") || g_str_equal(v, "1"))
-		*out = TRUE;
-	else if (g_str_equal(v, "false") || g_str_equal(v, "0"))
-		*out = FALSE;
-	else {
-		g_autofree gchar *what = g_strdup_printf("'%s' is not a boolean (true or false)", v);
+	*out = g_key_file_get_boolean(r->kf, group, key, &local);
+	g_key_file_remove_key(r->kf, group, key, NULL);
+	if (local) {
+		g_autofree gchar *what = g_strdup_printf("'%s' is not a boolean (true or false)", raw);
 		invalid(error, r, group, key, what);
 		return FALSE;
 	}
@@ -207,16 +223,38 @@ static void warn_leftovers(Reader *r, const gchar *group)
 	g_key_file_remove_group(r->kf, group, NULL);
 }
 
+/* A value that is not UTF-8 cannot be read as a string; take_str() would
+ * take it for unset and silently drop e.g. a bootname, where RAUC refuses
+ * the file. Checked for every key before anything is read. */
+static gboolean check_values_readable(Reader *r, GError **error)
+{
+	g_auto(GStrv) groups = g_key_file_get_groups(r->kf, NULL);
+
+	for (gchar **g = groups; *g; g++) {
+		g_auto(GStrv) keys = g_key_file_get_keys(r->kf, *g, NULL, NULL);
+		for (gchar **k = keys; k && *k; k++) {
+			g_autofree gchar *v = g_key_file_get_string(r->kf, *g, *k, NULL);
+			if (!v) {
+				invalid(error, r, *g, *k, "value is not valid UTF-8");
+				return FALSE;
+			}
+		}
+	}
+	return TRUE;
+}
+
 /* ---- sections ---- */
 
 static gboolean parse_bundle_formats(Reader *r, RotaConfig *c, GError **error)
 {
-	g_autofree gchar *v = take_str(r, "system", "bundle-formats");
+	g_autofree gchar *v = NULL;
 	g_auto(GStrv) items = NULL;
 	gboolean relative = FALSE, fixed = FALSE;
 	guint mask = 0;
 
 	c->bundle_formats = (1 << ROTA_FORMAT_PLAIN) | (1 << ROTA_FORMAT_VERITY) | (1 << ROTA_FORMAT_CRYPT);
+	if (!take_str_nonempty(r, "system", "bundle-formats", &v, error))
+		return FALSE;
 	if (!v)
 		return TRUE;
 	items = g_strsplit_set(v, " \t", -1);
@@ -314,7 +352,8 @@ static gboolean parse_system(Reader *r, RotaConfig *c, GError **error)
 	if (!c->mountprefix)
 		c->mountprefix = g_strdup("/mnt/rauc/");
 	c->data_directory = take_path(r, "system", "data-directory");
-	statusfile = take_str(r, "system", "statusfile");
+	if (!take_str_nonempty(r, "system", "statusfile", &statusfile, error))
+		return FALSE;
 	if (g_strcmp0(statusfile, "per-slot") == 0) {
 		if (c->data_directory) {
 			invalid(error, r, "system", "statusfile", "Using data-directory= with statusfile=per-slot is not supported.");
@@ -425,6 +464,26 @@ static gboolean parse_streaming_and_more(Reader *r, RotaConfig *c, GError **erro
 	return TRUE;
 }
 
+/* install-same, or when it is absent RAUC's deprecated spellings
+ * force-install-same, then ignore-checksum (same meaning, same polarity).
+ * All three are known keys; the ones not used are not read at all. */
+static gboolean take_install_same(Reader *r, const gchar *group, gboolean *out, GError **error)
+{
+	static const gchar *const keys[] = {"install-same", "force-install-same", "ignore-checksum"};
+	gboolean found = FALSE;
+
+	*out = TRUE;
+	for (gsize i = 0; i < G_N_ELEMENTS(keys); i++) {
+		if (!found && g_key_file_has_key(r->kf, group, keys[i], NULL)) {
+			found = TRUE;
+			if (!take_bool(r, group, keys[i], TRUE, out, error))
+				return FALSE;
+		}
+		g_key_file_remove_key(r->kf, group, keys[i], NULL);
+	}
+	return TRUE;
+}
+
 static gboolean parse_slot(Reader *r, RotaConfig *c, const gchar *group, GError **error)
 {
 	static const gchar *const types[] = {"raw",       "ext4",           "vfat",           "ubifs",
@@ -466,7 +525,7 @@ static gboolean parse_slot(Reader *r, RotaConfig *c, const gchar *group, GError 
 	s->extra_mkfs_opts = take_str(r, group, "extra-mkfs-opts");
 	if (!take_bool(r, group, "readonly", FALSE, &s->readonly, error) ||
 	    !take_bool(r, group, "allow-mounted", FALSE, &s->allow_mounted, error) ||
-	    !take_bool(r, group, "install-same", TRUE, &s->install_same, error) ||
+	    !take_install_same(r, group, &s->install_same, error) ||
 	    !take_bool(r, group, "resize", FALSE, &s->resize, error))
 		return FALSE;
 	/* Only the boot region types know the region keys; for the others they
@@ -556,7 +615,8 @@ RotaConfig *rota_config_load(const gchar *path, GError **error)
 		return NULL;
 	}
 	c->path = g_strdup(path);
-	if (!parse_system(&r, c, error) || !parse_keyring(&r, c, error) || !parse_streaming_and_more(&r, c, error))
+	if (!check_values_readable(&r, error) || !parse_system(&r, c, error) || !parse_keyring(&r, c, error) ||
+	    !parse_streaming_and_more(&r, c, error))
 		return NULL;
 	groups = g_key_file_get_groups(kf, NULL);
 	for (gchar **g = groups; *g; g++) {

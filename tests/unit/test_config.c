@@ -813,6 +813,60 @@ static void test_other_bootloader_keys_warn(Fixture *f, gconstpointer data)
 	g_assert_null(c->custom_bootloader_backend);
 }
 
+/* Booleans as GKeyFile (and so RAUC) reads them: trailing whitespace is
+ * fine, an empty value is an error rather than the default. */
+static void test_boolean_like_gkeyfile(Fixture *f, gconstpointer data)
+{
+	(void)data;
+	{
+		g_autoptr(RotaConfig) c = load_ok(f, MINIMAL "activate-installed=false \n"
+							     "[slot.rootfs.0]\ndevice=/dev/sda1\nreadonly=1\t\n");
+		g_assert_false(c->activate_installed);
+		g_assert_true(rota_config_find_slot(c, "rootfs.0")->readonly);
+	}
+	assert_load_error(f, MINIMAL "activate-installed=\n", "system", "activate-installed", "is not a boolean");
+	assert_load_error(f, MINIMAL "[slot.rootfs.0]\ndevice=/dev/sda1\nreadonly=\n", "slot.rootfs.0", "readonly",
+			  "is not a boolean");
+}
+
+/* force-install-same and ignore-checksum are RAUC's deprecated spellings of
+ * install-same, used when install-same is absent. */
+static void test_install_same_aliases(Fixture *f, gconstpointer data)
+{
+	g_autoptr(RotaConfig) c = NULL;
+
+	(void)data;
+	c = load_ok(f, MINIMAL "[slot.a.0]\ndevice=/dev/a\nforce-install-same=false\n"
+			       "[slot.b.0]\ndevice=/dev/b\nignore-checksum=false\n"
+			       "[slot.c.0]\ndevice=/dev/c\ninstall-same=true\nforce-install-same=false\n"
+			       "[slot.d.0]\ndevice=/dev/d\n");
+	g_assert_false(rota_config_find_slot(c, "a.0")->install_same);
+	g_assert_false(rota_config_find_slot(c, "b.0")->install_same);
+	g_assert_true(rota_config_find_slot(c, "c.0")->install_same);
+	g_assert_true(rota_config_find_slot(c, "d.0")->install_same);
+	assert_load_error(f, MINIMAL "[slot.a.0]\ndevice=/dev/a\nforce-install-same=maybe\n", "slot.a.0",
+			  "force-install-same", "is not a boolean");
+}
+
+/* A value that is not UTF-8 is refused, not taken for unset (which would
+ * drop the slot's bootname without a word). */
+static void test_non_utf8_value(Fixture *f, gconstpointer data)
+{
+	(void)data;
+	assert_load_error(f, MINIMAL "[slot.rootfs.0]\ndevice=/dev/sda1\nbootname=A\xff\n", "slot.rootfs.0", "bootname",
+			  "UTF-8");
+	assert_load_error(f, MINIMAL "[keyring]\npath=/etc/\xfe.pem\n", "keyring", "path", "UTF-8");
+}
+
+/* An empty bundle-formats or statusfile is refused (RAUC: "Missing
+ * value"), not taken for the default. */
+static void test_empty_value_refused(Fixture *f, gconstpointer data)
+{
+	(void)data;
+	assert_load_error(f, MINIMAL "bundle-formats=\n", "system", "bundle-formats", "Missing value");
+	assert_load_error(f, MINIMAL "statusfile=\n", "system", "statusfile", "Missing value");
+}
+
 int main(int argc, char **argv)
 {
 	g_test_init(&argc, &argv, NULL);
@@ -863,6 +917,10 @@ int main(int argc, char **argv)
 	ADD("warn/unknown-key", test_unknown_key_warns);
 	ADD("warn/unknown-section", test_unknown_section_warns);
 	ADD("warn/other-bootloader-keys", test_other_bootloader_keys_warn);
+	ADD("value/boolean-like-gkeyfile", test_boolean_like_gkeyfile);
+	ADD("value/non-utf8", test_non_utf8_value);
+	ADD("slot/install-same-aliases", test_install_same_aliases);
+	ADD("value/empty-refused", test_empty_value_refused);
 #undef ADD
 	return g_test_run();
 }

@@ -117,6 +117,32 @@ static void test_rejections(void)
 	assert_rejected("not a key file", "not a valid key file");
 }
 
+/* A value that is not UTF-8 is refused with a message that names group and
+ * key and says so (a [meta.*] value was reported as missing). */
+static void test_non_utf8_values(void)
+{
+	static const gchar *const texts[] = {
+		"[update]\ncompatible=c\ndescription=caf\xe9\n",
+		"[update]\ncompatible=c\n[image.rootfs]\nfilename=r\xff.img\n",
+		"[update]\ncompatible=c\n[meta.release]\nchannel=st\xfe\n",
+	};
+	static const gchar *const where[] = {"key 'description' in group '[update]'",
+					     "key 'filename' in group '[image.rootfs]'",
+					     "key 'channel' in group '[meta.release]'"};
+
+	for (gsize i = 0; i < G_N_ELEMENTS(texts); i++) {
+		g_autoptr(GError) error = NULL;
+		g_autoptr(RotaManifest) m = parse(texts[i], &error);
+
+		g_assert_null(m);
+		g_assert_error(error, ROTA_ERROR, ROTA_ERROR_INVALID);
+		if (!g_utf8_validate(error->message, -1, NULL))
+			g_error("message of case %" G_GSIZE_FORMAT " is not valid UTF-8", i);
+		if (!strstr(error->message, where[i]) || !strstr(error->message, "UTF-8"))
+			g_error("message '%s' lacks '%s' or 'UTF-8'", error->message, where[i]);
+	}
+}
+
 static void check_fails(const gchar *text, gboolean (*check)(const RotaManifest *, const gchar *, GError **),
 			const gchar *fragment)
 {
@@ -167,5 +193,6 @@ int main(int argc, char **argv)
 	g_test_add_func("/manifest/implicit-plain", test_implicit_plain);
 	g_test_add_func("/manifest/rejections", test_rejections);
 	g_test_add_func("/manifest/validation-sets", test_validation_sets);
+	g_test_add_func("/manifest/non-utf8-values", test_non_utf8_values);
 	return g_test_run();
 }
