@@ -94,9 +94,11 @@ void rota_progress_end(RotaProgress *p, gboolean success)
 	root = p->stack->len == 1;
 	msg = g_strdup_printf("%s %s.", s->description, success ? "done" : "failed");
 	if (root) {
-		s->done = success ? 100.0 : s->done;
+		/* Failed or not, the root ends at 100 %, as RAUC's does ("100%
+		 * Installing failed."): the operation is over either way. */
+		s->done = 100.0;
 		s->own = 0;
-		emit(p, msg, success);
+		emit(p, msg, TRUE);
 	} else {
 		/* The step's whole share moves to its parent; the end message is
 		 * emitted while the step is still on the stack, so its depth is
