@@ -15,6 +15,7 @@
 #include "install/install.h"
 #include "install/slot_writer.h"
 #include "service/service.h"
+#include "service/variants.h"
 #include "system/config.h"
 #include "system/context.h"
 #include "system/info_headers.h"
@@ -457,8 +458,12 @@ static gboolean cmd_install(gchar **args, GError **error)
 		return FALSE;
 	if (rota_is_http_url(args[0]))
 		path = g_strdup(args[0]);
+	else if (g_str_has_prefix(args[0], "file://"))
+		path = rota_dbus_source_to_path(args[0], error); /* as InstallBundle: no host, %-escapes decoded */
 	else
-		path = g_str_has_prefix(args[0], "file://") ? g_strdup(args[0] + strlen("file://")) : g_canonicalize_filename(args[0], NULL);
+		path = g_canonicalize_filename(args[0], NULL);
+	if (!path)
+		return FALSE;
 	shown = rota_http_url_for_display(path);
 	if (!rota_is_http_url(path) && !g_file_test(path, G_FILE_TEST_EXISTS)) {
 		g_set_error(error, ROTA_ERROR, ROTA_ERROR_IO, "No such file: %s", path);

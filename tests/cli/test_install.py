@@ -145,6 +145,17 @@ def test_override_boot_slot(system, bundle, img):
     assert system.slot_status("rootfs.0")["status"] == "ok"
 
 
+def test_file_uri_sources(system, bundle, img, tmp_path):
+    """file:// URIs as the spec has them: %-escapes decoded, a host part refused."""
+    b = bundle({"rootfs": ("rootfs.img", img)})
+    spaced = tmp_path / "my bundle.raucb"
+    shutil.copy(b, spaced)
+    system.fails("install", "file://host" + str(spaced), match="file URI with hostname detected")
+    assert system.grub()["ORDER"] == "A B"
+    system.install(spaced.as_uri())  # file:///…/my%20bundle.raucb
+    assert head(system.device("rootfs.1"), IMG_SIZE) == img
+
+
 def test_transaction_id_recorded(system, bundle, img):
     txn = "0b5c8e4a-1111-4222-8333-123456789abc"
     system.install(bundle({"rootfs": ("rootfs.img", img)}), f"--transaction-id={txn}")
