@@ -51,6 +51,7 @@ void rota_config_free(RotaConfig *c)
 	g_free(c->barebox_statename);
 	g_free(c->barebox_dtbpath);
 	g_free(c->variant);
+	g_free(c->variant_source);
 	rota_keyring_clear(&c->keyring);
 	g_free(c->streaming_sandbox_user);
 	g_free(c->streaming_tls_cert);
@@ -298,6 +299,8 @@ static gboolean parse_bundle_formats(Reader *r, RotaConfig *c, GError **error)
 	return TRUE;
 }
 
+#define DEVICETREE_COMPATIBLE "/sys/firmware/devicetree/base/compatible"
+
 static gboolean parse_variant(Reader *r, RotaConfig *c, GError **error)
 {
 	g_autofree gchar *name = take_str(r, "system", "variant-name");
@@ -310,19 +313,32 @@ static gboolean parse_variant(Reader *r, RotaConfig *c, GError **error)
 		invalid(error, r, "system", "variant-*", "Only one of the keys 'variant-file', 'variant-dtb', 'variant-name' is allowed");
 		return FALSE;
 	}
-	if (name) {
-		c->variant = g_steal_pointer(&name);
-	} else if (file || dtb) {
-		const gchar *src = file ? file : "/sys/firmware/devicetree/base/compatible";
-		g_autofree gchar *content = NULL;
-		g_autoptr(GError) local = NULL;
-		if (!g_file_get_contents(src, &content, NULL, &local)) {
-			g_autofree gchar *what = g_strdup_printf("cannot read variant from %s: %s", src, local->message);
-			invalid(error, r, "system", file ? "variant-file" : "variant-dtb", what);
-			return FALSE;
-		}
-		c->variant = g_strdup(g_strchomp(content));
+	c->variant = g_steal_pointer(&name);
+	if (file)
+		c->variant_source = g_steal_pointer(&file);
+	else if (dtb)
+		c->variant_source = g_strdup(DEVICETREE_COMPATIBLE);
+	return TRUE;
+}
+
+gboolean rota_config_resolve_variant(const RotaConfig *config, gchar **out, GError **error)
+{
+	g_autofree gchar *content = NULL;
+	g_autoptr(GError) local = NULL;
+
+	*out = NULL;
+	if (!config->variant_source) {
+		*out = g_strdup(config->variant);
+		return TRUE;
 	}
+	if (!g_file_get_contents(config->variant_source, &content, NULL, &local)) {
+		gboolean dtb = g_strcmp0(config->variant_source, DEVICETREE_COMPATIBLE) == 0;
+		g_set_error(error, ROTA_ERROR, ROTA_ERROR_INVALID, "%s: [system] %s: cannot read variant from %s: %s",
+			    config->path ? config->path : "system.conf", dtb ? "variant-dtb" : "variant-file",
+			    config->variant_source, local->message);
+		return FALSE;
+	}
+	*out = g_strdup(g_strchomp(content));
 	return TRUE;
 }
 

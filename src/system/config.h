@@ -58,7 +58,9 @@ typedef struct {
 	gboolean efi_use_bootnext;
 	guint64 max_download_size;
 	guint64 max_signature_size;
-	gchar *variant;             /* resolved from variant-name / variant-file / variant-dtb */
+	gchar *variant;             /* variant-name, if given */
+	gchar *variant_source;      /* variant-file, or the devicetree's compatible with variant-dtb:
+	                             * read by rota_config_resolve_variant(), not at load */
 	gboolean perform_pre_check;
 	gboolean prevent_late_fallback;
 
@@ -92,3 +94,11 @@ RotaConfig *rota_config_load(const gchar *path, GError **error);
 RotaConfig *rota_config_new_default(void);
 
 RotaSlot *rota_config_find_slot(const RotaConfig *config, const gchar *name);
+
+/* The system's variant (system-conf.md [system] variant-*): variant-name,
+ * or the content of variant-file / the devicetree compatible (trailing
+ * newline removed), or NULL when none is configured. Read when a command
+ * needs the target system (install, status, service...), not at load, so
+ * that `rota info` works where the file is missing. FALSE with an error
+ * naming the file and key when it cannot be read. */
+gboolean rota_config_resolve_variant(const RotaConfig *config, gchar **out, GError **error);

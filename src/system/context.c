@@ -85,7 +85,8 @@ RotaContext *rota_context_new(RotaConfig *config, const gchar *override_boot_slo
 	g_autoptr(RotaContext) ctx = g_new0(RotaContext, 1);
 
 	ctx->config = config;
-	ctx->variant = g_strdup(config->variant);
+	if (!rota_config_resolve_variant(config, &ctx->variant, error))
+		return NULL;
 	ctx->status = rota_status_store_new(config, error);
 	if (!ctx->status)
 		return NULL;

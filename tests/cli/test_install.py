@@ -847,6 +847,20 @@ def test_config_bad_boolean(system):
     assert str(system.conf) in line and "[slot.rootfs.1]" in line and "maybe" in line
 
 
+def test_variant_file_read_only_when_needed(system, bundle, img, tmp_path):
+    """A missing variant-file does not break `rota info` (no variant
+    needed); commands on the system fail naming the key; once the file is
+    there its content is the variant."""
+    vfile = tmp_path / "variant"
+    system.write_conf(system_extra=f"variant-file={vfile}")
+    b = bundle({"rootfs": ("rootfs.img", img)})
+    assert "rootfs.img" in system.rota("info", b).stdout
+    r = system.fails("status", match="variant-file: cannot read variant")
+    assert str(system.conf) in r.error_line()
+    vfile.write_text("board-rev-b\n")
+    assert json.loads(system.rota("status", "--output-format=json").stdout)["variant"] == "board-rev-b"
+
+
 def test_config_unknown_key_warns(system, bundle, img):
     system.write_conf(slots={
         "rootfs.0": {"device": system.slot_file("rootfs.0"), "bootname": "A"},
