@@ -25,6 +25,23 @@ static gchar *index_path(RotaContext *ctx, RotaSlot *slot, const gchar *sha256)
 	return g_build_filename(ctx->config->data_directory, dir, hash, "block-hash-index", NULL);
 }
 
+/* Removes the files in dir that keep is not (NULL: all of them, and then
+ * dir): the index and any temporary file a crash left beside it, which
+ * would otherwise keep an old directory from ever being removed. */
+static void remove_cache_files(const gchar *dir, const gchar *keep)
+{
+	g_autoptr(GDir) d = g_dir_open(dir, 0, NULL);
+	const gchar *name;
+
+	while (d && (name = g_dir_read_name(d))) {
+		g_autofree gchar *file = g_build_filename(dir, name, NULL);
+		if (g_strcmp0(name, keep) != 0)
+			g_unlink(file);
+	}
+	if (!keep)
+		g_rmdir(dir);
+}
+
 gboolean rota_hash_index_store(RotaContext *ctx, RotaSlot *slot, const gchar *sha256, GBytes *index, GError **error)
 {
 	g_autofree gchar *path = index_path(ctx, slot, sha256);
@@ -36,12 +53,9 @@ gboolean rota_hash_index_store(RotaContext *ctx, RotaSlot *slot, const gchar *sh
 	/* Only the index of the current content is worth keeping. */
 	d = g_dir_open(slot_dir, 0, NULL);
 	while (d && (name = g_dir_read_name(d))) {
-		g_autofree gchar *old = g_build_filename(slot_dir, name, NULL);
-		g_autofree gchar *old_index = g_build_filename(old, "block-hash-index", NULL);
-		if (g_str_has_prefix(name, "hash-") && !g_str_equal(old, dir)) {
-			g_unlink(old_index);
-			g_rmdir(old);
-		}
+		g_autofree gchar *sub = g_build_filename(slot_dir, name, NULL);
+		if (g_str_has_prefix(name, "hash-"))
+			remove_cache_files(sub, g_str_equal(sub, dir) ? "block-hash-index" : NULL);
 	}
 	if (g_mkdir_with_parents(dir, 0700) != 0) {
 		int err = errno;

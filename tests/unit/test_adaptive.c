@@ -194,11 +194,38 @@ static void test_target_duplicate(Fixture *f, gconstpointer data)
 	g_assert_cmpuint(st.from_bundle, ==, 5);
 }
 
+/* Storing an index keeps only the current content's: older hash-*
+ * directories go, also when a crash left a temporary file in one. */
+static void test_store_removes_old_indexes(Fixture *f, gconstpointer data)
+{
+	const gchar *old_sha = "1111111111111111111111111111111111111111111111111111111111111111";
+	const gchar *new_sha = "2222222222222222222222222222222222222222222222222222222222222222";
+	g_autofree gchar *slot_dir = g_build_filename(f->dir, "data", "slot.rootfs.1", NULL);
+	g_autofree gchar *old_hash = g_strdup_printf("hash-%s", old_sha);
+	g_autofree gchar *old_dir = g_build_filename(slot_dir, old_hash, NULL);
+	g_autofree gchar *old_tmp = g_build_filename(old_dir, "block-hash-index.tmp-AB12CD", NULL);
+	g_autofree gchar *new_index = NULL;
+	g_autoptr(GBytes) index = g_bytes_new(rota_zero_chunk_digest, 32);
+	g_autoptr(GError) error = NULL;
+
+	(void)data;
+	g_assert_true(rota_hash_index_store(&f->ctx, f->target, old_sha, index, &error));
+	g_assert_no_error(error);
+	g_assert_true(g_file_set_contents(old_tmp, "partial", -1, NULL));
+	g_assert_true(rota_hash_index_store(&f->ctx, f->target, new_sha, index, &error));
+	g_assert_no_error(error);
+	g_assert_false(g_file_test(old_dir, G_FILE_TEST_EXISTS));
+	new_index = g_strdup_printf("%s/hash-%s/block-hash-index", slot_dir, new_sha);
+	g_assert_true(g_file_test(new_index, G_FILE_TEST_IS_REGULAR));
+}
+
 int main(int argc, char **argv)
 {
 	g_test_init(&argc, &argv, NULL);
 	g_test_add_func("/hash-index/too-large", test_compute_too_large);
 	g_test_add("/adaptive/sources", Fixture, NULL, fixture_setup, test_sources, fixture_teardown);
 	g_test_add("/adaptive/target-duplicate", Fixture, NULL, fixture_setup, test_target_duplicate, fixture_teardown);
+	g_test_add("/adaptive/store-removes-old-indexes", Fixture, NULL, fixture_setup, test_store_removes_old_indexes,
+		   fixture_teardown);
 	return g_test_run();
 }
