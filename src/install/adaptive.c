@@ -65,23 +65,54 @@ gboolean rota_hash_index_store(RotaContext *ctx, RotaSlot *slot, const gchar *sh
 	return rota_write_file_atomic(path, g_bytes_get_data(index, NULL), g_bytes_get_size(index), 0600, error);
 }
 
-/* The slot's index: the cached one for its recorded content, or computed. */
+#define HINT "unknown" /* hash-unknown: the index of a slot's earlier content */
+
+void rota_hash_index_keep_as_hint(RotaContext *ctx, RotaSlot *slot, const gchar *sha256)
+{
+	g_autofree gchar *path = index_path(ctx, slot, sha256);
+	g_autofree gchar *dir = g_path_get_dirname(path);
+	g_autofree gchar *hint = index_path(ctx, slot, HINT);
+	g_autofree gchar *hint_dir = g_path_get_dirname(hint);
+
+	if (!ctx->config->data_directory || !g_file_test(path, G_FILE_TEST_IS_REGULAR))
+		return;
+	remove_cache_files(hint_dir, NULL);
+	if (rename(dir, hint_dir) != 0)
+		g_message("adaptive: cannot keep %s as a hint: %s", dir, g_strerror(errno));
+}
+
+/* The index file at path if it fits a device of size bytes, else NULL. */
+static GBytes *read_cached_index(const gchar *path, guint64 size)
+{
+	gchar *data = NULL;
+	gsize len = 0;
+
+	if (g_file_get_contents(path, &data, &len, NULL) && len % 32 == 0 && len / 32 * ROTA_CHUNK <= size)
+		return g_bytes_new_take(data, len);
+	g_free(data);
+	return NULL;
+}
+
+/* The slot's index: the cached one for its recorded content, the hint left
+ * from its earlier content while it is being rewritten, or computed. */
 static GBytes *slot_index(RotaContext *ctx, RotaSlot *slot, RotaView *dev, GError **error)
 {
 	g_auto(RotaSlotStatus) st = {0};
 	g_autofree gchar *path = NULL;
-	gchar *data = NULL;
-	gsize len = 0;
+	GBytes *cached;
 	/* A slot larger than an index can be is indexed as far as it can be:
 	 * its beginning still serves (an index may cover a prefix, §8.1). */
 	guint64 size = MIN(rota_view_get_size(dev) / ROTA_CHUNK, (guint64)ROTA_HASH_INDEX_MAX_CHUNKS) * ROTA_CHUNK;
 
 	rota_status_load(ctx->status, slot, &st);
-	if (st.sha256 && g_strcmp0(st.status, "ok") == 0) {
+	if (st.sha256 && g_strcmp0(st.status, "ok") == 0)
 		path = index_path(ctx, slot, st.sha256);
-		if (g_file_get_contents(path, &data, &len, NULL) && len % 32 == 0 && len / 32 * ROTA_CHUNK <= size)
-			return g_bytes_new_take(data, len);
-		g_free(data);
+	else if (ctx->config->data_directory)
+		path = index_path(ctx, slot, HINT);
+	cached = path ? read_cached_index(path, size) : NULL;
+	if (cached) {
+		g_debug("adaptive: slot %s: index from %s", slot->name, path);
+		return cached;
 	}
 	return size ? rota_hash_index_compute(dev, size, error) : g_bytes_new(NULL, 0);
 }

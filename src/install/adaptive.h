@@ -39,3 +39,9 @@ gboolean rota_adaptive_write(RotaAdaptiveJob *job, RotaAdaptiveStats *stats, GEr
 
 /* Caches an index for a slot that now holds content with digest sha256. */
 gboolean rota_hash_index_store(RotaContext *ctx, RotaSlot *slot, const gchar *sha256, GBytes *index, GError **error);
+
+/* The slot, holding content sha256, is about to be written: its cached
+ * index is kept as "hash-unknown", a hint for the next adaptive write into
+ * it (as RAUC does). A hint is safe even when stale, since every chunk
+ * taken from a slot is hashed again; it saves hashing the whole slot. */
+void rota_hash_index_keep_as_hint(RotaContext *ctx, RotaSlot *slot, const gchar *sha256);

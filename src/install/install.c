@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "common/semver.h"
+#include "install/adaptive.h"
 #include "install/slot_boot.h"
 #include "install/slot_writer.h"
 #include "system/info_headers.h"
@@ -313,6 +314,8 @@ static gboolean update_slot(Install *in, const Plan *p, GError **error)
 	       g_strcmp0(st.sha256, p->image->sha256) == 0;
 	if (!skip && rota_status_store_is_central(ctx->status)) {
 		RotaSlotStatus pending = {0};
+		if (st.sha256 && g_strcmp0(st.status, "ok") == 0)
+			rota_hash_index_keep_as_hint(ctx, p->slot, st.sha256);
 		rota_slot_status_copy(&pending, &st);
 		g_free(pending.status);
 		pending.status = g_strdup("pending");

@@ -219,12 +219,46 @@ static void test_store_removes_old_indexes(Fixture *f, gconstpointer data)
 	g_assert_true(g_file_test(new_index, G_FILE_TEST_IS_REGULAR));
 }
 
+/* A target being rewritten (status no longer "ok") takes the index of its
+ * earlier content, kept as a hint, instead of hashing itself: shown here
+ * with a stale hint, which only costs a hit (chunk 6 really holds 3, the
+ * hint says 7), never correctness. */
+static void test_hint_for_rewritten_target(Fixture *f, gconstpointer data)
+{
+	const guint8 image[] = {3, 1};
+	const guint8 target[] = {9, 9, 9, 9, 9, 9, 3, 9};
+	const guint8 claimed[] = {9, 9, 9, 9, 9, 9, 7, 9};
+	const guint8 seed[] = {8};
+	const gchar *sha = "3333333333333333333333333333333333333333333333333333333333333333";
+	g_autofree gchar *claimed_path = write_chunks(f, "claimed", claimed, G_N_ELEMENTS(claimed));
+	g_autoptr(RotaView) claimed_view = rota_file_view_new(claimed_path, NULL);
+	g_autoptr(GBytes) hint = rota_hash_index_compute(claimed_view, rota_view_get_size(claimed_view), NULL);
+	g_autofree gchar *kept = NULL;
+	RotaAdaptiveStats st;
+
+	(void)data;
+	g_assert_true(rota_hash_index_store(&f->ctx, f->target, sha, hint, NULL));
+	rota_hash_index_keep_as_hint(&f->ctx, f->target, sha);
+	kept = g_build_filename(f->dir, "data", "slot.rootfs.1", "hash-unknown", "block-hash-index", NULL);
+	g_assert_true(g_file_test(kept, G_FILE_TEST_IS_REGULAR));
+	RUN_CASE(f, image, target, seed, &st);
+	g_assert_cmpuint(st.from_target, ==, 0); /* the hint was used: a fresh index finds 3 at chunk 6 */
+	g_assert_cmpuint(st.from_bundle, ==, 2);
+
+	/* without the hint the slot is hashed, and chunk 6 is found */
+	g_assert_cmpint(g_unlink(kept), ==, 0);
+	RUN_CASE(f, image, target, seed, &st);
+	g_assert_cmpuint(st.from_target, ==, 1);
+}
+
 int main(int argc, char **argv)
 {
 	g_test_init(&argc, &argv, NULL);
 	g_test_add_func("/hash-index/too-large", test_compute_too_large);
 	g_test_add("/adaptive/sources", Fixture, NULL, fixture_setup, test_sources, fixture_teardown);
 	g_test_add("/adaptive/target-duplicate", Fixture, NULL, fixture_setup, test_target_duplicate, fixture_teardown);
+	g_test_add("/adaptive/hint-for-rewritten-target", Fixture, NULL, fixture_setup, test_hint_for_rewritten_target,
+		   fixture_teardown);
 	g_test_add("/adaptive/store-removes-old-indexes", Fixture, NULL, fixture_setup, test_store_removes_old_indexes,
 		   fixture_teardown);
 	return g_test_run();
