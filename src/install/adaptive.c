@@ -198,6 +198,7 @@ typedef struct {
 	RotaView *seed;      /* seed device or NULL */
 	Lookup target_old;
 	Lookup seed_lookup;
+	Lookup image_lookup; /* the image's own index: chunks that repeat in it */
 	const guint8 *want;  /* image index */
 } Adaptive;
 
@@ -224,6 +225,14 @@ static gboolean put_chunk(Adaptive *a, guint64 c, const guint8 *buf, GError **er
 	return rota_pwrite_exact(a->fd, buf, ROTA_CHUNK, c * ROTA_CHUNK, a->job->target->device, error);
 }
 
+/* The first chunk of the image with chunk c's content, if it comes before
+ * c: once written, c is copied from there instead of fetched again. */
+static gint64 earlier_copy(Adaptive *a, guint64 c)
+{
+	gint64 first = lookup_find(&a->image_lookup, a->want + c * 32);
+	return first < (gint64)c ? first : -1;
+}
+
 /* Tries the local sources for chunk c; TRUE with buf filled when found. */
 static gboolean find_local(Adaptive *a, guint64 c, guint8 *buf)
 {
@@ -237,7 +246,8 @@ static gboolean find_local(Adaptive *a, guint64 c, guint8 *buf)
 	}
 	/* The target itself: this very chunk, or one not yet overwritten. */
 	at = lookup_find(&a->target_old, d);
-	if (take_local(a->target, (gint64)c, d, buf) || (at >= (gint64)c && take_local(a->target, at, d, buf))) {
+	if (take_local(a->target, (gint64)c, d, buf) || (at >= (gint64)c && take_local(a->target, at, d, buf)) ||
+	    take_local(a->target, earlier_copy(a, c), d, buf)) {
 		a->stats->from_target++;
 		return TRUE;
 	}
@@ -275,7 +285,8 @@ static gboolean indexed_locally(Adaptive *a, guint64 c)
 
 	return memcmp(d, rota_zero_chunk_digest, 32) == 0 ||
 	       (target && (c + 1) * 32 <= target_len && memcmp(target + c * 32, d, 32) == 0) ||
-	       lookup_find(&a->target_old, d) >= (gint64)c || (a->seed && lookup_find(&a->seed_lookup, d) >= 0);
+	       lookup_find(&a->target_old, d) >= (gint64)c || earlier_copy(a, c) >= 0 ||
+	       (a->seed && lookup_find(&a->seed_lookup, d) >= 0);
 }
 
 /* Announces every run of chunks the bundle will have to supply, before
@@ -302,6 +313,13 @@ static gboolean write_all_chunks(Adaptive *a, GError **error)
 	guint64 missing_start = 0, missing = 0;
 
 	for (guint64 c = 0; c < a->stats->chunks; c++) {
+		/* A copy of a chunk still waiting in the run to fetch: fetch
+		 * the run first, so that the copy can come from the target. */
+		if (missing && earlier_copy(a, c) >= (gint64)missing_start) {
+			if (!copy_from_bundle(a, missing_start, missing, error))
+				return FALSE;
+			missing = 0;
+		}
 		if (find_local(a, c, buf)) {
 			if (missing && !copy_from_bundle(a, missing_start, missing, error))
 				return FALSE;
@@ -381,6 +399,7 @@ gboolean rota_adaptive_write(RotaAdaptiveJob *job, RotaAdaptiveStats *stats, GEr
 		return FALSE;
 	}
 	a.want = g_bytes_get_data(job->image_index, NULL);
+	lookup_init(&a.image_lookup, job->image_index, FALSE);
 	ok = open_sources(&a, error);
 	if (ok)
 		announce_bundle_reads(&a);
@@ -398,5 +417,6 @@ gboolean rota_adaptive_write(RotaAdaptiveJob *job, RotaAdaptiveStats *stats, GEr
 		rota_view_unref(a.seed);
 	lookup_clear(&a.target_old);
 	lookup_clear(&a.seed_lookup);
+	lookup_clear(&a.image_lookup);
 	return ok;
 }

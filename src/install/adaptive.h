@@ -15,7 +15,7 @@
 typedef struct {
 	guint64 chunks;          /* chunks in the image */
 	guint64 zero;            /* all-zero chunks (written without reading anything) */
-	guint64 from_target;     /* already in the target slot */
+	guint64 from_target;     /* in the target slot: its old content, or a copy written earlier in this run */
 	guint64 from_active;     /* copied from the active slot */
 	guint64 from_bundle;     /* read from the bundle */
 	guint64 bundle_bytes;    /* bytes asked from the bundle view */

@@ -219,6 +219,23 @@ static void test_store_removes_old_indexes(Fixture *f, gconstpointer data)
 	g_assert_true(g_file_test(new_index, G_FILE_TEST_IS_REGULAR));
 }
 
+/* A chunk that repeats in the image is fetched once: its later copies come
+ * from the target, where the first was written (also when that one was
+ * still waiting in a run of chunks to fetch). */
+static void test_repeated_chunks_fetched_once(Fixture *f, gconstpointer data)
+{
+	const guint8 image[] = {5, 6, 5, 5, 7, 6};
+	const guint8 target[] = {9, 9, 9, 9, 9, 9};
+	const guint8 seed[] = {8};
+	RotaAdaptiveStats st;
+
+	(void)data;
+	RUN_CASE(f, image, target, seed, &st);
+	g_assert_cmpuint(st.from_bundle, ==, 3); /* 5, 6, 7 */
+	g_assert_cmpuint(st.bundle_bytes, ==, 3 * CHUNK);
+	g_assert_cmpuint(st.from_target, ==, 3); /* 5, 5, 6 again */
+}
+
 /* A target being rewritten (status no longer "ok") takes the index of its
  * earlier content, kept as a hint, instead of hashing itself: shown here
  * with a stale hint, which only costs a hit (chunk 6 really holds 3, the
@@ -257,6 +274,8 @@ int main(int argc, char **argv)
 	g_test_add_func("/hash-index/too-large", test_compute_too_large);
 	g_test_add("/adaptive/sources", Fixture, NULL, fixture_setup, test_sources, fixture_teardown);
 	g_test_add("/adaptive/target-duplicate", Fixture, NULL, fixture_setup, test_target_duplicate, fixture_teardown);
+	g_test_add("/adaptive/repeated-chunks-fetched-once", Fixture, NULL, fixture_setup,
+		   test_repeated_chunks_fetched_once, fixture_teardown);
 	g_test_add("/adaptive/hint-for-rewritten-target", Fixture, NULL, fixture_setup, test_hint_for_rewritten_target,
 		   fixture_teardown);
 	g_test_add("/adaptive/store-removes-old-indexes", Fixture, NULL, fixture_setup, test_store_removes_old_indexes,
