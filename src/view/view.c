@@ -6,10 +6,12 @@
 #include <fcntl.h>
 #include <linux/fs.h>
 #include <openssl/evp.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/vfs.h>
 #include <unistd.h>
 
@@ -171,6 +173,54 @@ static gboolean fs_is_remote(int fd)
 	return FALSE;
 }
 
+/* The owner of the block device the file's file system is mounted from
+ * can rewrite the file's blocks whatever the file's owner and mode say
+ * (e.g. a loop device that a user set up through udisks over an image
+ * holding root-owned files), so it must be root, as RAUC requires
+ * (bundle-format.md §8.4; its device mode is not checked there either).
+ * The rootfs is trusted. The mount is found by its device number in
+ * mountinfo; a file system without a block device behind it (tmpfs,
+ * overlayfs, ...) has none to check. */
+static gboolean check_mount_device(const struct stat *st, const gchar *name, GError **error)
+{
+	g_autofree gchar *mountinfo = NULL;
+	g_auto(GStrv) lines = NULL;
+	struct stat root;
+
+	if (stat("/", &root) == 0 && root.st_dev == st->st_dev)
+		return TRUE;
+	if (!g_file_get_contents("/proc/self/mountinfo", &mountinfo, NULL, NULL)) {
+		g_set_error(error, ROTA_ERROR, ROTA_ERROR_INVALID, "%s: unable to find mounted device for bundle", name);
+		return FALSE;
+	}
+	lines = g_strsplit(mountinfo, "\n", -1);
+	for (gchar **l = lines; *l; l++) {
+		/* ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTIONS [OPTIONAL...] - TYPE SOURCE SUPEROPTIONS */
+		g_auto(GStrv) f = g_strsplit(*l, " ", -1);
+		g_autofree gchar *source = NULL;
+		guint major, minor;
+		gchar **sep = f;
+		struct stat dev;
+
+		if (g_strv_length(f) < 3 || sscanf(f[2], "%u:%u", &major, &minor) != 2 ||
+		    makedev(major, minor) != st->st_dev)
+			continue;
+		while (*sep && !g_str_equal(*sep, "-"))
+			sep++;
+		if (!*sep || !sep[1] || !sep[2])
+			continue;
+		source = g_strcompress(sep[2]); /* octal escapes such as \040 */
+		if (stat(source, &dev) != 0 || !S_ISBLK(dev.st_mode))
+			continue;
+		if (dev.st_uid != 0) {
+			g_set_error(error, ROTA_ERROR, ROTA_ERROR_INVALID, "%s: unsafe uid %u for mounted device %s", name,
+				    (guint)dev.st_uid, source);
+			return FALSE;
+		}
+	}
+	return TRUE;
+}
+
 /* Whether mapping the file is safe, and the mapping (or MAP_FAILED).
  *
  * Touching a mapped page beyond the end of a file that was truncated after
@@ -181,7 +231,8 @@ static gboolean fs_is_remote(int fd)
  * be excluded. So rota maps only files that nobody but their owner (us or
  * root) can shrink: owned by our effective uid or by root, no group or
  * other write permission (with POSIX ACLs the group bits are the mask, so
- * this covers named ACL entries too), on a local file system. Whoever can
+ * this covers named ACL entries too), on a local file system whose block
+ * device (if any) is root's. Whoever can
  * truncate such a file can kill this process anyway, so SIGBUS crosses no
  * privilege boundary. Anything else, e.g. a bundle owned by an ordinary
  * user handed to rota running as root, is read with pread only.
@@ -213,7 +264,7 @@ gboolean rota_file_view_check_private(RotaView *view, GError **error)
 			    view->name);
 		return FALSE;
 	}
-	return TRUE;
+	return check_mount_device(&st, view->name, error);
 }
 
 static gpointer file_view_try_map(FileView *self)

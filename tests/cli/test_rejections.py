@@ -3,6 +3,7 @@ error line naming the file, field or offset, exit 1, and leaves nothing
 half-written behind."""
 import os
 import shutil
+import subprocess
 
 import pytest
 
@@ -267,3 +268,38 @@ def test_plain_bundle_others_could_change_is_refused(tmp_path, make_bundle, pki)
     verity = make_bundle("verity")
     os.chmod(verity, 0o664)
     run("info", keyring(pki), verity)
+
+
+def test_plain_bundle_on_device_others_own_is_refused(tmp_path, make_bundle, pki):
+    """Whoever owns the block device a file system is mounted from can
+    rewrite the bundle's blocks after the signature check, whatever the
+    file's owner and mode say (e.g. a loop device a user set up through
+    udisks): such a plain bundle is refused (bundle-format.md §8.4)."""
+    if os.geteuid() != 0 or not shutil.which("mkfs.ext4") or not shutil.which("losetup"):
+        pytest.skip("needs root, mkfs.ext4 and losetup")
+    plain = make_bundle("plain")
+    img = tmp_path / "fs.img"
+    with open(img, "wb") as f:
+        f.truncate(16 * 1024 * 1024)
+    subprocess.run(["mkfs.ext4", "-q", str(img)], check=True)
+    r = subprocess.run(["losetup", "--find", "--show", str(img)], capture_output=True, text=True)
+    if r.returncode != 0:
+        pytest.skip(f"no loop device: {r.stderr.strip()}")
+    dev = r.stdout.strip()
+    mnt = tmp_path / "mnt"
+    mnt.mkdir()
+    try:
+        if subprocess.run(["mount", dev, str(mnt)], capture_output=True).returncode != 0:
+            pytest.skip("cannot mount a loop device")
+        try:
+            on_dev = mnt / "b.raucb"
+            shutil.copyfile(plain, on_dev)
+            os.chmod(on_dev, 0o644)
+            run("info", keyring(pki), on_dev)  # root's device: fine
+            os.chown(dev, 65534, -1)
+            fails("info", keyring(pki), on_dev, match=f"unsafe uid 65534 for mounted device {dev}")
+        finally:
+            subprocess.run(["umount", str(mnt)], check=False)
+    finally:
+        os.chown(dev, 0, -1)
+        subprocess.run(["losetup", "-d", dev], check=False)
