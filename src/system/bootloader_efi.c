@@ -187,6 +187,14 @@ static gboolean efi_mark_good(EfiListing *listing, EfiEntry *entry, const gchar 
 	return efi_write_order(order, doing, error);
 }
 
+/* TRUE when number is the entry of a boot option labelled bootname. */
+static gboolean efi_number_has_label(EfiListing *listing, const gchar *number, const gchar *bootname)
+{
+	EfiEntry *entry = efi_find_by_number(listing, number);
+
+	return entry && g_str_equal(entry->label, bootname);
+}
+
 static gboolean efi_get_state(RotaBootloader *bl, const gchar *bootname, gboolean *good, GError **error)
 {
 	g_autofree gchar *doing = g_strdup_printf("getting the state of '%s'", bootname);
@@ -196,9 +204,11 @@ static gboolean efi_get_state(RotaBootloader *bl, const gchar *bootname, gboolea
 	(void)bl;
 	if (!listing)
 		return FALSE;
+	/* Any entry labelled bootname in BootOrder (as RAUC): with several
+	 * entries of that label the first listed need not be the one in use. */
 	*good = FALSE;
 	for (gchar **n = listing->boot_order; *n; n++) {
-		if (g_ascii_strcasecmp(*n, entry->number) == 0)
+		if (efi_number_has_label(listing, *n, bootname))
 			*good = TRUE;
 	}
 	return TRUE;
@@ -209,15 +219,22 @@ static gboolean efi_set_state(RotaBootloader *bl, const gchar *bootname, gboolea
 	g_autofree gchar *doing = g_strdup_printf("marking '%s' %s", bootname, good ? "good" : "bad");
 	EfiEntry *entry = NULL;
 	g_autoptr(EfiListing) listing = efi_read_entry(bootname, doing, &entry, error);
-	g_auto(GStrv) rest = NULL;
+	g_autoptr(GPtrArray) rest = NULL;
 
 	(void)bl;
 	if (!listing)
 		return FALSE;
 	if (good)
 		return efi_mark_good(listing, entry, doing, error);
-	rest = rota_bootloader_order_without((const gchar *const *)listing->boot_order, entry->number, TRUE);
-	return efi_write_order(rest, doing, error);
+	/* Every entry labelled bootname leaves BootOrder: one left behind
+	 * (e.g. a re-created entry) would still boot the slot. */
+	rest = g_ptr_array_new();
+	for (gchar **n = listing->boot_order; *n; n++) {
+		if (!efi_number_has_label(listing, *n, bootname))
+			g_ptr_array_add(rest, *n);
+	}
+	g_ptr_array_add(rest, NULL);
+	return efi_write_order((gchar **)rest->pdata, doing, error);
 }
 
 /* The label of the entry numbered `number` when it is a slot, else NULL. */

@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <unistd.h>
 
@@ -30,21 +31,37 @@ static gboolean grub_write_env(RotaBootloader *bl, const gchar *const *assignmen
 			       GError **error)
 {
 	g_autoptr(GPtrArray) argv = g_ptr_array_new();
-	g_autofree gchar *tmp = g_strdup_printf("%s.rota-new", bl->config.grubenv);
+	/* grub-editenv follows a symlinked grubenv (e.g. to the copy on the
+	 * EFI partition that GRUB loads): replace the target, not the link. */
+	g_autofree gchar *target = realpath(bl->config.grubenv, NULL);
+	g_autofree gchar *tmp = NULL;
 	g_autofree gchar *contents = NULL;
 	g_autofree gchar *out = NULL;
 	g_autoptr(GError) local = NULL;
 	gsize len = 0;
 	int fd;
 
-	if (!g_file_get_contents(bl->config.grubenv, &contents, &len, &local)) {
-		g_set_error(error, ROTA_ERROR, ROTA_ERROR_IO, "%s: cannot read grub environment (%s): %s", bl->config.grubenv,
-			    doing, local->message);
-		return FALSE;
-	}
-	if (!g_file_set_contents(tmp, contents, (gssize)len, &local)) {
-		g_set_error(error, ROTA_ERROR, ROTA_ERROR_IO, "%s: cannot write (%s): %s", tmp, doing, local->message);
-		return FALSE;
+	if (!target)
+		target = g_strdup(bl->config.grubenv);
+	tmp = g_strdup_printf("%s.rota-new", target);
+	if (g_file_get_contents(target, &contents, &len, &local)) {
+		if (!g_file_set_contents(tmp, contents, (gssize)len, &local)) {
+			g_set_error(error, ROTA_ERROR, ROTA_ERROR_IO, "%s: cannot write (%s): %s", tmp, doing,
+				    local->message);
+			return FALSE;
+		}
+	} else {
+		g_autofree gchar *dir = g_path_get_dirname(target);
+
+		/* grub-editenv creates a missing file (as it does for RAUC):
+		 * let it create the copy; only a missing directory is an error. */
+		if (!g_error_matches(local, G_FILE_ERROR, G_FILE_ERROR_NOENT) ||
+		    !g_file_test(dir, G_FILE_TEST_IS_DIR)) {
+			g_set_error(error, ROTA_ERROR, ROTA_ERROR_IO, "%s: cannot read grub environment (%s): %s",
+				    bl->config.grubenv, doing, local->message);
+			return FALSE;
+		}
+		unlink(tmp); /* a stale copy from an interrupted write */
 	}
 	g_ptr_array_add(argv, (gpointer)GRUB_TOOL);
 	g_ptr_array_add(argv, tmp);
@@ -59,14 +76,14 @@ static gboolean grub_write_env(RotaBootloader *bl, const gchar *const *assignmen
 		fsync(fd);
 		close(fd);
 	}
-	if (!out || rename(tmp, bl->config.grubenv) != 0) {
+	if (!out || rename(tmp, target) != 0) {
 		if (out)
 			g_set_error(error, ROTA_ERROR, ROTA_ERROR_IO, "%s: cannot replace grub environment (%s): %s",
-				    bl->config.grubenv, doing, g_strerror(errno));
+				    target, doing, g_strerror(errno));
 		unlink(tmp);
 		return FALSE;
 	}
-	rota_fsync_parent_dir(bl->config.grubenv);
+	rota_fsync_parent_dir(target);
 	return TRUE;
 }
 

@@ -57,8 +57,16 @@ static gboolean uboot_read_left(const gchar *bootname, const gchar *doing, guint
 	g_autofree gchar *var = uboot_left_var(bootname);
 	g_autofree gchar *value = uboot_read_var(var, doing, error);
 
+	if (!value)
+		return FALSE;
+	/* fw_printenv prints "VAR=" for an unset variable: no attempts left,
+	 * as for RAUC, not an error (only garbage is). */
+	if (!*g_strstrip(value)) {
+		*left = 0;
+		return TRUE;
+	}
 	/* The U-Boot scripts use setexpr, which works in hex. */
-	return value && rota_bootloader_parse_uint(value, 16, var, left, error);
+	return rota_bootloader_parse_uint(value, 16, var, left, error);
 }
 
 static gboolean uboot_write_left(const gchar *bootname, gint attempts, const gchar *doing, GError **error)

@@ -7,6 +7,7 @@
 #include <glib/gstdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "system/bootloader.h"
 #include "system/bootloader_private.h"
@@ -416,6 +417,64 @@ static void test_grub_tool_fails(void)
 	assert_error_mentions(error, (const gchar *[]){"cannot read grub environment", "marking 'A' bad", "no-such-dir", NULL});
 }
 
+/* A grubenv that is a symlink (e.g. /boot/grub/grubenv → the copy on the
+ * EFI partition that GRUB actually loads): grub-editenv, and so RAUC,
+ * edits the link's target; the link must stay a link. */
+static void test_grub_symlinked_env(void)
+{
+	g_autofree gchar *grubenv = NULL;
+	g_autoptr(Sandbox) sb = grub_sandbox(&grubenv);
+	g_autoptr(RotaBootloader) bl = NULL;
+	g_autofree gchar *link = NULL;
+	g_autofree gchar *efi_dir = NULL;
+	g_autofree gchar *target = NULL;
+	RotaBootloaderConfig config = {0};
+
+	if (!sb)
+		return;
+	efi_dir = g_build_filename(sb->dir, "efi", NULL);
+	g_assert_cmpint(g_mkdir(efi_dir, 0755), ==, 0);
+	target = g_build_filename(efi_dir, "grubenv", NULL);
+	g_assert_cmpint(g_rename(grubenv, target), ==, 0);
+	link = g_build_filename(sb->dir, "grubenv", NULL);
+	g_assert_cmpint(symlink("efi/grubenv", link), ==, 0);
+
+	config.backend = (gchar *)"grub";
+	config.bootnames = ab_bootnames;
+	config.grubenv = link;
+	bl = new_bootloader(&config);
+	set_primary_ok(bl, "B");
+	set_state_ok(bl, "A", FALSE);
+
+	g_assert_true(g_file_test(link, G_FILE_TEST_IS_SYMLINK));
+	assert_grub_has(target, (const gchar *[]){"ORDER=B A", "B_OK=1", "A_OK=0", NULL});
+	assert_primary(bl, "B");
+}
+
+/* grub-editenv creates a missing environment file (RAUC's first mark
+ * therefore works on a system that has none yet). */
+static void test_grub_missing_env_created(void)
+{
+	g_autofree gchar *grubenv = NULL;
+	g_autoptr(Sandbox) sb = grub_sandbox(&grubenv);
+	g_autoptr(RotaBootloader) bl = NULL;
+	RotaBootloaderConfig config = {0};
+	struct stat st;
+
+	if (!sb)
+		return;
+	g_assert_cmpint(g_remove(grubenv), ==, 0);
+	config.backend = (gchar *)"grub";
+	config.bootnames = ab_bootnames;
+	config.grubenv = grubenv;
+	bl = new_bootloader(&config);
+	set_state_ok(bl, "B", FALSE);
+	set_primary_ok(bl, "B");
+	g_assert_cmpint(stat(grubenv, &st), ==, 0);
+	g_assert_cmpint(st.st_size, ==, 1024);
+	assert_grub_has(grubenv, (const gchar *[]){"ORDER=B A", "B_OK=1", "B_TRY=0", NULL});
+}
+
 /* ---- uboot (real fw_printenv / fw_setenv on a file-backed env) ---- */
 
 /* libubootenv always reads /etc/fw_env.config unless given -c, and RAUC
@@ -567,6 +626,33 @@ static void test_uboot_set_primary_without_order(void)
 	g_assert_true(g_strv_contains((const gchar *const *)env, "BOOT_ORDER=A C B"));
 	g_assert_true(g_strv_contains((const gchar *const *)env, "BOOT_B_LEFT=0"));
 	g_assert_true(g_strv_contains((const gchar *const *)env, "BOOT_A_LEFT=3"));
+}
+
+/* libubootenv's fw_printenv prints "VAR=" (exit 0) for a variable that is
+ * not set. An unset BOOT_<bn>_LEFT means no attempts left (RAUC parses it
+ * as 0): the slot is bad and not the primary, which is no error. */
+static void test_uboot_unset_left(void)
+{
+	g_autofree gchar *config_path = NULL;
+	g_autoptr(Sandbox) sb = uboot_sandbox(&config_path);
+	g_autoptr(RotaBootloader) bl = NULL;
+	RotaBootloaderConfig config = {0};
+	const gchar *unset[] = {"fw_setenv", "BOOT_A_LEFT", NULL};
+
+	if (!sb)
+		return;
+	config.backend = (gchar *)"uboot";
+	config.bootnames = ab_bootnames;
+	bl = new_bootloader(&config);
+
+	g_strfreev(run_lines(unset));
+	g_assert_false(bootloader_good(bl, "A"));
+	assert_primary(bl, "B");
+
+	/* marking it good sets the counter again */
+	set_state_ok(bl, "A", TRUE);
+	assert_uboot_env((const gchar *[]){"BOOT_A_LEFT=3", NULL});
+	g_assert_true(bootloader_good(bl, "A"));
 }
 
 /* ---- barebox (stand-in barebox-state) ---- */
@@ -803,6 +889,41 @@ static void test_efi_without_bootnext(void)
 	assert_error_mentions(error, (const gchar *[]){"BootOrder", NULL});
 }
 
+/* Two entries labelled A (a re-created entry next to a stale one, which is
+ * no longer in BootOrder): A counts as good because one of its entries is
+ * in BootOrder, as for RAUC, and marking it bad must take every entry
+ * labelled A out of BootOrder, or the firmware still boots it. */
+static void test_efi_duplicate_label(void)
+{
+	g_autoptr(Sandbox) sb = efi_sandbox();
+	g_autofree gchar *script =
+		g_strconcat(efi_script, "printf 'Boot0004* A\\tHD(4,GPT,1d2c5e4c-1b7c-4a6c-a0a8-1e1b7c0d7e04)\\n'\n", NULL);
+	g_autoptr(RotaBootloader) bl = NULL;
+	RotaBootloaderConfig config = {0};
+
+	g_free(sandbox_write(sb, "bin/efibootmgr", script, 0755));
+	g_free(sandbox_write(sb, "order", "0004,0002,0000\n", 0644));
+	config.backend = (gchar *)"efi";
+	config.bootnames = ab_bootnames;
+	config.efi_use_bootnext = TRUE;
+	bl = new_bootloader(&config);
+
+	g_assert_true(bootloader_good(bl, "A"));
+	assert_primary(bl, "A");
+	g_remove(sb->log);
+
+	set_state_ok(bl, "A", FALSE);
+	assert_log(sb, (const gchar *[]){"", "[--bootorder][0002,0000]", NULL});
+	g_assert_false(bootloader_good(bl, "A"));
+	assert_primary(bl, "B");
+
+	/* both A entries in BootOrder: both go */
+	g_free(sandbox_write(sb, "order", "0001,0002,0004\n", 0644));
+	g_remove(sb->log);
+	set_state_ok(bl, "A", FALSE);
+	assert_log(sb, (const gchar *[]){"", "[--bootorder][0002]", NULL});
+}
+
 /* ---- custom ---- */
 
 static const gchar custom_script[] =
@@ -1006,12 +1127,16 @@ int main(int argc, char **argv)
 	g_test_add_func("/bootloader/grub-order-rules", test_grub_order_rules);
 	g_test_add_func("/bootloader/grub-atomic-write", test_grub_write_replaces_atomically);
 	g_test_add_func("/bootloader/grub-tool-fails", test_grub_tool_fails);
+	g_test_add_func("/bootloader/grub-symlinked-env", test_grub_symlinked_env);
+	g_test_add_func("/bootloader/grub-missing-env-created", test_grub_missing_env_created);
 	g_test_add_func("/bootloader/uboot", test_uboot);
 	g_test_add_func("/bootloader/uboot-order-unreadable", test_uboot_set_primary_without_order);
+	g_test_add_func("/bootloader/uboot-unset-left", test_uboot_unset_left);
 	g_test_add_func("/bootloader/barebox", test_barebox);
 	g_test_add_func("/bootloader/barebox-plain-and-errors", test_barebox_plain_and_errors);
 	g_test_add_func("/bootloader/efi", test_efi);
 	g_test_add_func("/bootloader/efi-without-bootnext", test_efi_without_bootnext);
+	g_test_add_func("/bootloader/efi-duplicate-label", test_efi_duplicate_label);
 	g_test_add_func("/bootloader/custom", test_custom);
 	g_test_add_func("/bootloader/custom-missing-executable", test_custom_missing_executable);
 	g_test_add_func("/bootloader/noop", test_noop);
