@@ -57,8 +57,13 @@ static void readable_images(GString *out, const RotaManifest *m)
 			g_string_append_printf(out, "    Variant:   %s\n", img->variant);
 		if (img->artifact)
 			g_string_append_printf(out, "    Artifact:  %s\n", img->artifact);
-		g_string_append_printf(out, "    Filename:  %s\n", img->filename ? img->filename : "(no image file)");
-		if (!img->artifact && type)
+		/* RAUC prints "(no image file)" on a line of its own, without
+		 * any of the file's lines */
+		if (!img->filename)
+			g_string_append(out, "    (no image file)\n");
+		else
+			g_string_append_printf(out, "    Filename:  %s\n", img->filename);
+		if (img->filename && !img->artifact && type)
 			g_string_append_printf(out, "    Type:      %s%s\n", type, detected ? " (detected)" : "");
 		if (img->filename) {
 			g_autofree gchar *size = rota_format_size(img->size);
@@ -70,16 +75,26 @@ static void readable_images(GString *out, const RotaManifest *m)
 			g_autofree gchar *adaptive = join_list(img->adaptive);
 			g_string_append_printf(out, "    Adaptive:  %s\n", adaptive);
 		}
+		if (img->convert && img->convert[0]) {
+			g_autofree gchar *convert = join_list(img->convert);
+			g_string_append_printf(out, "    Convert:   %s\n", convert);
+		}
+		if (img->converted && img->converted[0]) {
+			g_string_append(out, "    Converted:");
+			for (gchar **c = img->converted; *c; c++)
+				g_string_append_printf(out, " '%s'", *c);
+			g_string_append_c(out, '\n');
+		}
 	}
 }
 
 static void readable_chain(GString *out, const RotaBundle *b)
 {
 	if (!b->verified) {
-		g_string_append(out, "\nSignature unverified\n");
+		g_string_append(out, "Signature unverified\n");
 		return;
 	}
-	g_string_append(out, "\nCertificate Chain:\n");
+	g_string_append(out, "Certificate Chain:\n");
 	for (guint i = 0; i < b->chain->len; i++) {
 		RotaCertInfo *ci = b->chain->pdata[i];
 		g_string_append_printf(out, "%2u Subject: %s\n", i, ci->subject);
@@ -90,7 +105,7 @@ static void readable_chain(GString *out, const RotaBundle *b)
 	}
 }
 
-static gchar *format_readable(const RotaBundle *b)
+static gchar *format_readable(const RotaBundle *b, const gchar *dump)
 {
 	const RotaManifest *m = b->manifest;
 	GString *out = g_string_new(NULL);
@@ -124,6 +139,11 @@ static gchar *format_readable(const RotaBundle *b)
 		}
 	}
 	readable_images(out, m);
+	/* RAUC prints --dump-cert/--dump-recipients between the images and
+	 * the chain */
+	g_string_append_c(out, '\n');
+	if (dump)
+		g_string_append(out, dump);
 	readable_chain(out, b);
 	return g_string_free(out, FALSE);
 }
@@ -159,7 +179,8 @@ static gchar *format_shell(const RotaBundle *b)
 	}
 	for (guint i = 0; i < m->images->len; i++) {
 		RotaImage *img = m->images->pdata[i];
-		g_autofree gchar *size = g_strdup_printf("%" G_GUINT64_FORMAT, img->size);
+		/* RAUC keeps the size signed: -1 for an image without file */
+		g_autofree gchar *size = img->filename ? g_strdup_printf("%" G_GUINT64_FORMAT, img->size) : g_strdup("-1");
 		g_autofree gchar *ihooks = join_list(img->hooks);
 		const struct {
 			const gchar *name;
@@ -175,6 +196,16 @@ static gchar *format_shell(const RotaBundle *b)
 			g_autofree gchar *var = g_strdup_printf("RAUC_IMAGE_ADAPTIVE_%u", i);
 			g_autofree gchar *adaptive = join_list(img->adaptive);
 			shell_var(out, var, adaptive);
+		}
+		if (img->convert && img->convert[0]) {
+			g_autofree gchar *var = g_strdup_printf("RAUC_IMAGE_CONVERT_%u", i);
+			g_autofree gchar *convert = join_list(img->convert);
+			shell_var(out, var, convert);
+		}
+		if (img->converted && img->converted[0]) {
+			g_autofree gchar *var = g_strdup_printf("RAUC_IMAGE_CONVERTED_%u", i);
+			g_autofree gchar *converted = join_list(img->converted);
+			shell_var(out, var, converted);
 		}
 	}
 	return g_string_free(out, FALSE);
@@ -211,9 +242,13 @@ static void json_image(JsonBuilder *jb, const RotaImage *img)
 	json_string_or_null(jb, "type", img->artifact ? NULL : rota_image_get_type(img, NULL));
 	json_string_or_null(jb, "checksum", img->sha256);
 	json_builder_set_member_name(jb, "size");
-	json_builder_add_int_value(jb, (gint64)img->size);
+	json_builder_add_int_value(jb, img->filename ? (gint64)img->size : -1); /* as RAUC's signed size */
 	json_list(jb, "hooks", img->hooks);
 	json_list(jb, "adaptive", img->adaptive);
+	if (img->convert && img->convert[0])
+		json_list(jb, "convert", img->convert);
+	if (img->converted && img->converted[0])
+		json_list(jb, "converted", img->converted);
 	json_builder_end_object(jb);
 	json_builder_end_object(jb);
 }
@@ -241,7 +276,28 @@ static gchar *format_json(const RotaBundle *b, gboolean pretty)
 	return rota_json_to_string(jb, pretty);
 }
 
-gchar *rota_bundle_info_format(const RotaBundle *b, RotaOutputFormat format)
+gchar *rota_bundle_info_dump(const RotaBundle *b, gboolean cert, gboolean recipients, GError **error)
+{
+	g_autoptr(GString) out = g_string_new(NULL);
+
+	if (cert) {
+		g_autofree gchar *text = rota_cms_dump_cert(b->signed_cms, error);
+		if (!text)
+			return NULL;
+		g_string_append_printf(out, "%s\n", text);
+	}
+	if (recipients && !b->enveloped) {
+		g_string_append(out, "No recipient data to dump (bundle is not encrypted)\n\n");
+	} else if (recipients) {
+		g_autofree gchar *text = rota_cms_dump_recipients(b->cms, error);
+		if (!text)
+			return NULL;
+		g_string_append_printf(out, "%s\n", text);
+	}
+	return g_string_free(g_steal_pointer(&out), FALSE);
+}
+
+gchar *rota_bundle_info_format(const RotaBundle *b, RotaOutputFormat format, const gchar *dump)
 {
 	switch (format) {
 	case ROTA_OUTPUT_SHELL:
@@ -251,6 +307,6 @@ gchar *rota_bundle_info_format(const RotaBundle *b, RotaOutputFormat format)
 	case ROTA_OUTPUT_JSON_PRETTY:
 		return format_json(b, TRUE);
 	default:
-		return format_readable(b);
+		return format_readable(b, dump);
 	}
 }

@@ -15,4 +15,11 @@ typedef enum {
 /* Parses "readable", "shell", "json", "json-pretty". */
 gboolean rota_output_format_parse(const gchar *name, RotaOutputFormat *out, GError **error);
 
-gchar *rota_bundle_info_format(const RotaBundle *bundle, RotaOutputFormat format);
+/* dump: what --dump-cert/--dump-recipients add (rota_bundle_info_dump()),
+ * placed before the certificate chain in readable output; NULL for none.
+ * Other formats leave it to the caller to print after the text. */
+gchar *rota_bundle_info_format(const RotaBundle *bundle, RotaOutputFormat format, const gchar *dump);
+
+/* The text of `info --dump-cert` (first certificate of the CMS) and
+ * `--dump-recipients`, each followed by a blank line as RAUC prints them. */
+gchar *rota_bundle_info_dump(const RotaBundle *bundle, gboolean cert, gboolean recipients, GError **error);

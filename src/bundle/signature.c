@@ -724,6 +724,102 @@ GPtrArray *rota_cms_get_certs(GBytes *cms, GError **error)
 	return cert_infos_new(certs);
 }
 
+/* `info --dump-cert`: the first certificate the CMS carries, in OpenSSL's
+ * text form, as RAUC's sigdata_to_string() prints it. */
+gchar *rota_cms_dump_cert(GBytes *cms, GError **error)
+{
+	g_autoptr(CMS_ContentInfo) ci = NULL;
+	g_autoptr(RotaX509Stack) certs = NULL;
+	g_autoptr(BIO) bio = NULL;
+
+	g_return_val_if_fail(error == NULL || *error == NULL, NULL);
+
+	ci = cms_parse(cms, error);
+	if (!ci || !require_signed_data(ci, error))
+		return NULL;
+	certs = CMS_get1_certs(ci);
+	if (!certs || sk_X509_num(certs) < 1) {
+		g_set_error_literal(error, ROTA_ERROR, ROTA_ERROR_SIGNATURE, "Failed to obtain signer info");
+		return NULL;
+	}
+	bio = BIO_new(BIO_s_mem());
+	X509_print_ex(bio, sk_X509_value(certs, 0), 0, 0);
+	return mem_bio_to_string(bio);
+}
+
+/* One recipient as RAUC's bio_print_recipient() shows it. */
+static void print_recipient(BIO *bio, int id, const gchar *algorithm, const ASN1_OCTET_STRING *keyid,
+			    X509_NAME *issuer, const ASN1_INTEGER *serial)
+{
+	char *s;
+
+	if (keyid) {
+		BIO_printf(bio, "%3d   <keyid>", id);
+		return;
+	}
+	if (!issuer || !serial) {
+		BIO_printf(bio, "%3d   <unknown>", id);
+		return;
+	}
+	BIO_printf(bio, "%3d   Issuer:    ", id);
+	X509_NAME_print_ex(bio, issuer, 0, XN_FLAG_ONELINE);
+	s = i2s_ASN1_INTEGER(NULL, serial);
+	BIO_printf(bio, "\n      Serial:    %s\n", s ? s : "");
+	OPENSSL_free(s);
+	if (algorithm)
+		BIO_printf(bio, "      Algorithm: %s\n", algorithm);
+}
+
+/* `info --dump-recipients`: the recipients of EnvelopedData, in RAUC's
+ * envelopeddata_to_string() form. */
+gchar *rota_cms_dump_recipients(GBytes *enveloped, GError **error)
+{
+	g_autoptr(CMS_ContentInfo) ci = NULL;
+	g_autoptr(BIO) bio = NULL;
+	STACK_OF(CMS_RecipientInfo) *ris;
+
+	g_return_val_if_fail(error == NULL || *error == NULL, NULL);
+
+	ci = cms_parse(enveloped, error);
+	if (!ci)
+		return NULL;
+	ris = CMS_get0_RecipientInfos(ci);
+	bio = BIO_new(BIO_s_mem());
+	BIO_printf(bio, "%d Recipients:\n", sk_CMS_RecipientInfo_num(ris));
+	for (int i = 0; i < sk_CMS_RecipientInfo_num(ris); i++) {
+		CMS_RecipientInfo *ri = sk_CMS_RecipientInfo_value(ris, i);
+		X509_ALGOR *alg = NULL;
+		gchar algo[80] = "";
+
+		if (CMS_RecipientInfo_type(ri) == CMS_RECIPINFO_TRANS) {
+			ASN1_OCTET_STRING *keyid = NULL;
+			X509_NAME *issuer = NULL;
+			ASN1_INTEGER *serial = NULL;
+
+			CMS_RecipientInfo_ktri_get0_signer_id(ri, &keyid, &issuer, &serial);
+			if (CMS_RecipientInfo_ktri_get0_algs(ri, NULL, NULL, &alg) == 1 && alg)
+				OBJ_obj2txt(algo, sizeof(algo), alg->algorithm, 0);
+			print_recipient(bio, i, algo, keyid, issuer, serial);
+		} else if (CMS_RecipientInfo_type(ri) == CMS_RECIPINFO_AGREE) {
+			STACK_OF(CMS_RecipientEncryptedKey) *reks = CMS_RecipientInfo_kari_get0_reks(ri);
+
+			if (CMS_RecipientInfo_kari_get0_alg(ri, &alg, NULL) == 1 && alg)
+				OBJ_obj2txt(algo, sizeof(algo), alg->algorithm, 0);
+			for (int j = 0; j < sk_CMS_RecipientEncryptedKey_num(reks); j++) {
+				ASN1_OCTET_STRING *keyid = NULL;
+				X509_NAME *issuer = NULL;
+				ASN1_INTEGER *serial = NULL;
+
+				CMS_RecipientEncryptedKey_get0_id(sk_CMS_RecipientEncryptedKey_value(reks, j), &keyid, NULL,
+								  NULL, &issuer, &serial);
+				print_recipient(bio, i, algo, keyid, issuer, serial);
+			}
+		}
+	}
+	ERR_clear_error();
+	return mem_bio_to_string(bio);
+}
+
 /* ---- the keyring -------------------------------------------------------- */
 
 /* RAUC's codesign-rauc purpose (spec §2.3). OpenSSL passes a const cert

@@ -68,6 +68,13 @@ gboolean rota_cms_verify(GBytes *cms, const void *detached_content, gsize len, c
 /* Certificate info of every certificate carried in the CMS (unverified). */
 GPtrArray *rota_cms_get_certs(GBytes *cms, GError **error);
 
+/* `info --dump-cert`: the first certificate of a SignedData in OpenSSL's
+ * text form. */
+gchar *rota_cms_dump_cert(GBytes *cms, GError **error);
+
+/* `info --dump-recipients`: "<n> Recipients:" and one entry each. */
+gchar *rota_cms_dump_recipients(GBytes *enveloped, GError **error);
+
 /* ---- encrypted bundles (CMS EnvelopedData around the SignedData) ---- */
 
 /* Wraps signed_cms (DER SignedData) in EnvelopedData (AES-256-CBC) for every

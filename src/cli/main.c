@@ -38,6 +38,8 @@ typedef struct {
 	gchar **recipients;
 	gchar *mksquashfs_args;
 	gchar *output_format;
+	gboolean dump_cert;
+	gboolean dump_recipients;
 	gboolean no_verify;
 	gboolean no_check_time;
 	gboolean trust_environment;
@@ -78,6 +80,9 @@ static GOptionEntry entries[] = {
 	{"mksquashfs-args", 0, 0, G_OPTION_ARG_STRING, &opt.mksquashfs_args,
 	 "squashfs options as mksquashfs takes them (-comp, -b)", "ARGS"},
 	{"output-format", 0, 0, G_OPTION_ARG_STRING, &opt.output_format, "readable, shell, json or json-pretty", "FORMAT"},
+	{"dump-cert", 0, 0, G_OPTION_ARG_NONE, &opt.dump_cert, "info: print the bundle's first certificate", NULL},
+	{"dump-recipients", 0, 0, G_OPTION_ARG_NONE, &opt.dump_recipients, "info: print the recipients of an encrypted bundle",
+	 NULL},
 	{"no-verify", 0, 0, G_OPTION_ARG_NONE, &opt.no_verify, "do not verify the signature", NULL},
 	{"no-check-time", 0, 0, G_OPTION_ARG_NONE, &opt.no_check_time,
 	 "do not check certificate validity periods against the current time", NULL},
@@ -106,6 +111,7 @@ static GOptionEntry entries[] = {
 
 static const gchar *commands_help =
 	"Commands:\n"
+	"  help                                   show this help\n"
 	"  bundle INPUTDIR BUNDLE                 create a signed bundle\n"
 	"  info BUNDLE                            verify and show a bundle\n"
 	"  extract BUNDLE OUTPUTDIR               check the payload and write the bundle's files\n"
@@ -306,6 +312,7 @@ static gboolean cmd_info(gchar **args, GError **error)
 	RotaOutputFormat format = ROTA_OUTPUT_READABLE;
 	g_autoptr(RotaBundle) b = NULL;
 	g_autofree gchar *text = NULL;
+	g_autofree gchar *dump = NULL;
 
 	if (!want_args(args, 1, "info BUNDLE", error))
 		return FALSE;
@@ -314,10 +321,15 @@ static gboolean cmd_info(gchar **args, GError **error)
 	b = open_bundle(args[0], !opt.no_verify, error);
 	if (!b)
 		return FALSE;
-	text = rota_bundle_info_format(b, format);
+	if ((opt.dump_cert || opt.dump_recipients) &&
+	    !(dump = rota_bundle_info_dump(b, opt.dump_cert, opt.dump_recipients, error)))
+		return FALSE;
+	text = rota_bundle_info_format(b, format, dump);
 	fputs(text, stdout);
 	if (format == ROTA_OUTPUT_JSON || format == ROTA_OUTPUT_JSON_PRETTY)
 		fputc('\n', stdout);
+	if (format != ROTA_OUTPUT_READABLE && dump)
+		fputs(dump, stdout);
 	return TRUE;
 }
 
@@ -600,21 +612,29 @@ static gboolean cmd_mark_active(gchar **args, GError **error)
 	return cmd_mark_alias("active", args, error);
 }
 
+/* write-slot bypasses all update logic and, as RAUC's, needs only the
+ * config: not the booted slot (it is what a rescue or factory system
+ * without rauc.slot= on the kernel command line uses), nor the bootloader. */
 static gboolean cmd_write_slot(gchar **args, GError **error)
 {
-	g_autoptr(RotaContext) ctx = NULL;
 	RotaSlot *slot;
 
 	if (!want_args(args, 2, "write-slot SLOTNAME IMAGE", error))
 		return FALSE;
-	ctx = open_context(error);
-	if (!ctx)
+	if (!config) {
+		g_set_error(error, ROTA_ERROR, ROTA_ERROR_INVALID,
+			    "no system config found (use --conf or create /etc/rota/system.conf)");
 		return FALSE;
-	slot = rota_config_find_slot(ctx->config, args[0]);
+	}
+	if (opt.mount) {
+		g_free(config->mountprefix);
+		config->mountprefix = g_strdup(opt.mount);
+	}
+	slot = rota_config_find_slot(config, args[0]);
 	if (!slot) {
 		GString *names = g_string_new(NULL);
-		for (guint i = 0; i < ctx->config->slots->len; i++) {
-			RotaSlot *s = ctx->config->slots->pdata[i];
+		for (guint i = 0; i < config->slots->len; i++) {
+			RotaSlot *s = config->slots->pdata[i];
 			g_string_append_printf(names, "%s%s (%s)", i ? ", " : "", s->name, s->type);
 		}
 		g_set_error(error, ROTA_ERROR, ROTA_ERROR_INVALID, "No slot named '%s'. Available slots: %s", args[0], names->str);
@@ -625,7 +645,7 @@ static gboolean cmd_write_slot(gchar **args, GError **error)
 		g_set_error(error, ROTA_ERROR, ROTA_ERROR_INVALID, "Reject writing to readonly slot %s", slot->name);
 		return FALSE;
 	}
-	if (!rota_writer_write_file(ctx->config, slot, args[1], opt.image_type, error))
+	if (!rota_writer_write_file(config, slot, args[1], opt.image_type, error))
 		return FALSE;
 	g_print("Slot written successfully\n");
 	return TRUE;
@@ -717,6 +737,12 @@ int main(int argc G_GNUC_UNUSED, char **argv)
 		g_autofree gchar *help = g_option_context_get_help(ctx, TRUE, NULL);
 		g_printerr("%s", help);
 		return 1;
+	}
+	/* RAUC has a `help` command that succeeds */
+	if (g_str_equal(args[1], "help")) {
+		g_autofree gchar *help = g_option_context_get_help(ctx, TRUE, NULL);
+		g_print("%s", help);
+		return 0;
 	}
 	for (gsize i = 0; i < G_N_ELEMENTS(commands); i++) {
 		if (!g_str_equal(args[1], commands[i].name))

@@ -142,54 +142,58 @@ static const RotaStatusSlot *booted_slot(const RotaStatusReport *report)
 
 /* ---- readable ---- */
 
-static void readable_detail(GString *out, const RotaSlotStatus *s, const gchar *indent)
+/* The detail lines have the same indentation for children as for their
+ * parents, as in RAUC. */
+static void readable_detail(GString *out, const RotaSlotStatus *s)
 {
-	g_string_append_printf(out, "%s      slot status:\n%s          bundle:\n", indent, indent);
-	g_string_append_printf(out, "%s              compatible=%s\n", indent, s->bundle_compatible ? s->bundle_compatible : "");
+	g_string_append(out, "      slot status:\n          bundle:\n");
+	g_string_append_printf(out, "              compatible=%s\n", s->bundle_compatible ? s->bundle_compatible : "");
 	if (s->bundle_version)
-		g_string_append_printf(out, "%s              version=%s\n", indent, s->bundle_version);
+		g_string_append_printf(out, "              version=%s\n", s->bundle_version);
 	if (s->bundle_description)
-		g_string_append_printf(out, "%s              description=%s\n", indent, s->bundle_description);
+		g_string_append_printf(out, "              description=%s\n", s->bundle_description);
 	if (s->bundle_build)
-		g_string_append_printf(out, "%s              build=%s\n", indent, s->bundle_build);
+		g_string_append_printf(out, "              build=%s\n", s->bundle_build);
 	if (s->bundle_hash)
-		g_string_append_printf(out, "%s              hash=%s\n", indent, s->bundle_hash);
+		g_string_append_printf(out, "              hash=%s\n", s->bundle_hash);
 	if (s->sha256) {
 		g_autofree gchar *size = rota_format_size(s->size);
-		g_string_append_printf(out, "%s          checksum:\n%s              sha256=%s\n%s              size=%s\n", indent, indent,
-				       s->sha256, indent, size);
+		g_string_append_printf(out, "          checksum:\n              sha256=%s\n              size=%s\n", s->sha256,
+				       size);
 	}
 	if (s->installed_timestamp)
-		g_string_append_printf(out, "%s          installed:\n%s              timestamp=%s\n%s              count=%u\n", indent,
-				       indent, s->installed_timestamp, indent, s->installed_count);
+		g_string_append_printf(out, "          installed:\n              timestamp=%s\n              count=%u\n",
+				       s->installed_timestamp, s->installed_count);
 	if (s->installed_transaction)
-		g_string_append_printf(out, "%s              transaction=%s\n", indent, s->installed_transaction);
+		g_string_append_printf(out, "              transaction=%s\n", s->installed_transaction);
 	if (s->activated_timestamp)
-		g_string_append_printf(out, "%s          activated:\n%s              timestamp=%s\n%s              count=%u\n", indent,
-				       indent, s->activated_timestamp, indent, s->activated_count);
+		g_string_append_printf(out, "          activated:\n              timestamp=%s\n              count=%u\n",
+				       s->activated_timestamp, s->activated_count);
 	if (s->status)
-		g_string_append_printf(out, "%s          status=%s\n", indent, s->status);
+		g_string_append_printf(out, "          status=%s\n", s->status);
 }
 
+/* "<marker> [name]" for top-level slots, "<marker>   [name]" for children
+ * (RAUC: marker, then " " or "   "). */
 static void readable_slot(GString *out, const RotaStatusSlot *s, const RotaStatusSlot *primary, gboolean child,
 			  gboolean detailed)
 {
-	const gchar *indent = child ? "   " : "";
 	const gchar *marker = !s->bootname ? " " : (s == primary ? "x" : "o");
 
 	if (g_get_charset(NULL))
 		marker = !s->bootname ? " " : (s == primary ? "\u23fa" : "\u25cb");
-	g_string_append_printf(out, "%s%s [%s] (%s, %s, %s)\n", indent, marker, s->name, s->device, s->type, s->state);
+	g_string_append_printf(out, "%s%s[%s] (%s, %s, %s)\n", marker, child ? "   " : " ", s->name, s->device, s->type,
+			       s->state);
 	if (s->bootname)
-		g_string_append_printf(out, "%s      bootname: %s\n", indent, s->bootname);
+		g_string_append_printf(out, "      bootname: %s\n", s->bootname);
 	if (s->description)
-		g_string_append_printf(out, "%s      description: %s\n", indent, s->description);
+		g_string_append_printf(out, "      description: %s\n", s->description);
 	if (s->mountpoint)
-		g_string_append_printf(out, "%s      mounted: %s\n", indent, s->mountpoint);
+		g_string_append_printf(out, "      mounted: %s\n", s->mountpoint);
 	if (s->boot_status)
-		g_string_append_printf(out, "%s      boot status: %s\n", indent, s->boot_status);
+		g_string_append_printf(out, "      boot status: %s\n", s->boot_status);
 	if (detailed)
-		readable_detail(out, &s->status, indent);
+		readable_detail(out, &s->status);
 }
 
 static gchar *format_readable(const RotaStatusReport *r, gboolean detailed)
@@ -244,7 +248,7 @@ static void shell_detail(GString *out, guint n, const RotaSlotStatus *st)
 	shell_var(out, "RAUC_SLOT_STATUS_BUNDLE_BUILD", n, st->bundle_build);
 	shell_var(out, "RAUC_SLOT_STATUS_BUNDLE_HASH", n, st->bundle_hash);
 	shell_var(out, "RAUC_SLOT_STATUS_CHECKSUM_SHA256", n, st->sha256);
-	shell_var(out, "RAUC_SLOT_STATUS_CHECKSUM_SIZE", n, st->sha256 ? size : NULL);
+	shell_var(out, "RAUC_SLOT_STATUS_CHECKSUM_SIZE", n, size); /* RAUC: a number, 0 without checksum */
 	shell_var(out, "RAUC_SLOT_STATUS_INSTALLED_TIMESTAMP", n, st->installed_timestamp);
 	shell_var(out, "RAUC_SLOT_STATUS_INSTALLED_COUNT", n, icount);
 	shell_var(out, "RAUC_SLOT_STATUS_ACTIVATED_TIMESTAMP", n, st->activated_timestamp);
