@@ -14,6 +14,8 @@ packages=(
 	# tests and interop peers
 	python3 python3-pytest rauc squashfs-tools cryptsetup-bin openssl strace mtools
 	libengine-pkcs11-openssl softhsm2 opensc python3-cryptography
+	# plain-bundle checks on loop-mounted ext4 and btrfs file systems
+	btrfs-progs
 	# boot region slots: partitioned disk-image files, GPT checks
 	fdisk gdisk
 	# adaptive benchmark peers

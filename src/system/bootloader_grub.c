@@ -21,19 +21,43 @@ static GHashTable *grub_read_env(RotaBootloader *bl, const gchar *doing, GError 
 	return out ? rota_bootloader_parse_vars(out) : NULL;
 }
 
+/* The file that writing path changes: path with its symlinks followed,
+ * also when the last target does not exist yet (grub-editenv then creates
+ * it there, through the link). */
+static gchar *grubenv_target(const gchar *path)
+{
+	g_autofree gchar *p = g_strdup(path);
+
+	for (guint i = 0; i < 40; i++) { /* as the kernel's MAXSYMLINKS */
+		g_autofree gchar *real = realpath(p, NULL);
+		g_autofree gchar *link = NULL;
+		g_autofree gchar *dir = NULL;
+
+		if (real)
+			return g_steal_pointer(&real);
+		link = g_file_read_link(p, NULL);
+		if (!link)
+			break;
+		dir = g_path_get_dirname(p);
+		g_free(p);
+		p = g_path_is_absolute(link) ? g_steal_pointer(&link) : g_build_filename(dir, link, NULL);
+	}
+	return g_steal_pointer(&p);
+}
+
 /* Writes all assignments in one call so the file never holds a half-done
- * change (e.g. a new ORDER without the matching _OK). */
-/* grub-editenv rewrites the file in place (truncate, write, fsync), so a
- * power cut in between would leave no environment at all. Edit a copy
- * next to it instead and rename it over the original: the bootloader then
- * sees the old or the new environment, never an empty one. */
+ * change (e.g. a new ORDER without the matching _OK). grub-editenv
+ * rewrites the file in place (truncate, write, fsync), so a power cut in
+ * between would leave no environment at all. Edit a copy next to it
+ * instead and rename it over the original: the bootloader then sees the
+ * old or the new environment, never an empty one. */
 static gboolean grub_write_env(RotaBootloader *bl, const gchar *const *assignments, const gchar *doing,
 			       GError **error)
 {
 	g_autoptr(GPtrArray) argv = g_ptr_array_new();
 	/* grub-editenv follows a symlinked grubenv (e.g. to the copy on the
 	 * EFI partition that GRUB loads): replace the target, not the link. */
-	g_autofree gchar *target = realpath(bl->config.grubenv, NULL);
+	g_autofree gchar *target = grubenv_target(bl->config.grubenv);
 	g_autofree gchar *tmp = NULL;
 	g_autofree gchar *contents = NULL;
 	g_autofree gchar *out = NULL;
@@ -41,8 +65,6 @@ static gboolean grub_write_env(RotaBootloader *bl, const gchar *const *assignmen
 	gsize len = 0;
 	int fd;
 
-	if (!target)
-		target = g_strdup(bl->config.grubenv);
 	tmp = g_strdup_printf("%s.rota-new", target);
 	if (g_file_get_contents(target, &contents, &len, &local)) {
 		if (!g_file_set_contents(tmp, contents, (gssize)len, &local)) {

@@ -1,5 +1,6 @@
 /* view.c — the view base (reference counting, range checks) and the two
  * simplest views: a local file and a window into another view. */
+#define _GNU_SOURCE /* statx */
 #include "view.h"
 
 #include <errno.h>
@@ -178,17 +179,23 @@ static gboolean fs_is_remote(int fd)
  * (e.g. a loop device that a user set up through udisks over an image
  * holding root-owned files), so it must be root, as RAUC requires
  * (bundle-format.md §8.4; its device mode is not checked there either).
- * The rootfs is trusted. The mount is found by its device number in
- * mountinfo; a file system without a block device behind it (tmpfs,
- * overlayfs, ...) has none to check. */
-static gboolean check_mount_device(const struct stat *st, const gchar *name, GError **error)
+ * The rootfs is trusted. The mount is found in mountinfo by its mount ID
+ * (statx), or where that is unknown (Linux < 5.8) by its device number:
+ * the files of a btrfs subvolume have a device number of their own that
+ * mountinfo does not show. A file system without a block device behind it
+ * (tmpfs, overlayfs, ...) has none to check. */
+static gboolean check_mount_device(int fd, const struct stat *st, const gchar *name, GError **error)
 {
 	g_autofree gchar *mountinfo = NULL;
 	g_auto(GStrv) lines = NULL;
 	struct stat root;
+	struct statx stx;
+	guint64 mnt_id = 0;
 
 	if (stat("/", &root) == 0 && root.st_dev == st->st_dev)
 		return TRUE;
+	if (statx(fd, "", AT_EMPTY_PATH, STATX_MNT_ID, &stx) == 0 && (stx.stx_mask & STATX_MNT_ID))
+		mnt_id = stx.stx_mnt_id;
 	if (!g_file_get_contents("/proc/self/mountinfo", &mountinfo, NULL, NULL)) {
 		g_set_error(error, ROTA_ERROR, ROTA_ERROR_INVALID, "%s: unable to find mounted device for bundle", name);
 		return FALSE;
@@ -199,11 +206,14 @@ static gboolean check_mount_device(const struct stat *st, const gchar *name, GEr
 		g_auto(GStrv) f = g_strsplit(*l, " ", -1);
 		g_autofree gchar *source = NULL;
 		guint major, minor;
+		guint64 id;
 		gchar **sep = f;
 		struct stat dev;
 
-		if (g_strv_length(f) < 3 || sscanf(f[2], "%u:%u", &major, &minor) != 2 ||
-		    makedev(major, minor) != st->st_dev)
+		if (g_strv_length(f) < 3 || sscanf(f[0], "%" G_GUINT64_FORMAT, &id) != 1 ||
+		    sscanf(f[2], "%u:%u", &major, &minor) != 2)
+			continue;
+		if (mnt_id ? id != mnt_id : makedev(major, minor) != st->st_dev)
 			continue;
 		while (*sep && !g_str_equal(*sep, "-"))
 			sep++;
@@ -264,7 +274,7 @@ gboolean rota_file_view_check_private(RotaView *view, GError **error)
 			    view->name);
 		return FALSE;
 	}
-	return check_mount_device(&st, view->name, error);
+	return check_mount_device(fd, &st, view->name, error);
 }
 
 static gpointer file_view_try_map(FileView *self)

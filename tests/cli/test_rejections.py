@@ -270,18 +270,16 @@ def test_plain_bundle_others_could_change_is_refused(tmp_path, make_bundle, pki)
     run("info", keyring(pki), verity)
 
 
-def test_plain_bundle_on_device_others_own_is_refused(tmp_path, make_bundle, pki):
-    """Whoever owns the block device a file system is mounted from can
-    rewrite the bundle's blocks after the signature check, whatever the
-    file's owner and mode say (e.g. a loop device a user set up through
-    udisks): such a plain bundle is refused (bundle-format.md §8.4)."""
-    if os.geteuid() != 0 or not shutil.which("mkfs.ext4") or not shutil.which("losetup"):
-        pytest.skip("needs root, mkfs.ext4 and losetup")
-    plain = make_bundle("plain")
+def refused_on_device_others_own(tmp_path, plain, pki, mkfs, size_mib, subdir=None):
+    """Loop-mounts a fresh file system made by mkfs, puts the plain bundle
+    on it (in subdir, made by subdir(mnt), if given), checks that it is
+    accepted while the loop device is root's and refused once it is not."""
+    if os.geteuid() != 0 or not shutil.which(mkfs[0]) or not shutil.which("losetup"):
+        pytest.skip(f"needs root, {mkfs[0]} and losetup")
     img = tmp_path / "fs.img"
     with open(img, "wb") as f:
-        f.truncate(16 * 1024 * 1024)
-    subprocess.run(["mkfs.ext4", "-q", str(img)], check=True)
+        f.truncate(size_mib * 1024 * 1024)
+    subprocess.run([*mkfs, str(img)], check=True, capture_output=True)
     r = subprocess.run(["losetup", "--find", "--show", str(img)], capture_output=True, text=True)
     if r.returncode != 0:
         pytest.skip(f"no loop device: {r.stderr.strip()}")
@@ -290,9 +288,9 @@ def test_plain_bundle_on_device_others_own_is_refused(tmp_path, make_bundle, pki
     mnt.mkdir()
     try:
         if subprocess.run(["mount", dev, str(mnt)], capture_output=True).returncode != 0:
-            pytest.skip("cannot mount a loop device")
+            pytest.skip(f"cannot mount a loop device made by {mkfs[0]}")
         try:
-            on_dev = mnt / "b.raucb"
+            on_dev = (subdir(mnt) if subdir else mnt) / "b.raucb"
             shutil.copyfile(plain, on_dev)
             os.chmod(on_dev, 0o644)
             run("info", keyring(pki), on_dev)  # root's device: fine
@@ -303,3 +301,21 @@ def test_plain_bundle_on_device_others_own_is_refused(tmp_path, make_bundle, pki
     finally:
         os.chown(dev, 0, -1)
         subprocess.run(["losetup", "-d", dev], check=False)
+
+
+def test_plain_bundle_on_device_others_own_is_refused(tmp_path, make_bundle, pki):
+    """Whoever owns the block device a file system is mounted from can
+    rewrite the bundle's blocks after the signature check, whatever the
+    file's owner and mode say (e.g. a loop device a user set up through
+    udisks): such a plain bundle is refused (bundle-format.md §8.4)."""
+    refused_on_device_others_own(tmp_path, make_bundle("plain"), pki, ["mkfs.ext4", "-q"], 16)
+
+
+def test_plain_bundle_in_btrfs_subvolume_on_device_others_own_is_refused(tmp_path, make_bundle, pki):
+    """The same on btrfs with the bundle in a subvolume: the files of a
+    subvolume have a device number of their own that no line of mountinfo
+    carries, so the mount must be found another way than by st_dev."""
+    def subvolume(mnt):
+        subprocess.run(["btrfs", "-q", "subvolume", "create", str(mnt / "sub")], check=True)
+        return mnt / "sub"
+    refused_on_device_others_own(tmp_path, make_bundle("plain"), pki, ["mkfs.btrfs", "-q"], 128, subvolume)

@@ -419,13 +419,13 @@ static void test_grub_tool_fails(void)
 
 /* A grubenv that is a symlink (e.g. /boot/grub/grubenv → the copy on the
  * EFI partition that GRUB actually loads): grub-editenv, and so RAUC,
- * edits the link's target; the link must stay a link. */
-static void test_grub_symlinked_env(void)
+ * edits the link's target, and creates it there when it does not exist
+ * yet; the link must stay a link. */
+static void check_grub_symlinked_env(gboolean target_exists)
 {
 	g_autofree gchar *grubenv = NULL;
 	g_autoptr(Sandbox) sb = grub_sandbox(&grubenv);
 	g_autoptr(RotaBootloader) bl = NULL;
-	g_autofree gchar *link = NULL;
 	g_autofree gchar *efi_dir = NULL;
 	g_autofree gchar *target = NULL;
 	RotaBootloaderConfig config = {0};
@@ -435,20 +435,33 @@ static void test_grub_symlinked_env(void)
 	efi_dir = g_build_filename(sb->dir, "efi", NULL);
 	g_assert_cmpint(g_mkdir(efi_dir, 0755), ==, 0);
 	target = g_build_filename(efi_dir, "grubenv", NULL);
-	g_assert_cmpint(g_rename(grubenv, target), ==, 0);
-	link = g_build_filename(sb->dir, "grubenv", NULL);
-	g_assert_cmpint(symlink("efi/grubenv", link), ==, 0);
+	if (target_exists)
+		g_assert_cmpint(g_rename(grubenv, target), ==, 0);
+	else
+		g_assert_cmpint(g_remove(grubenv), ==, 0);
+	g_assert_cmpint(symlink("efi/grubenv", grubenv), ==, 0);
 
 	config.backend = (gchar *)"grub";
 	config.bootnames = ab_bootnames;
-	config.grubenv = link;
+	config.grubenv = grubenv;
 	bl = new_bootloader(&config);
 	set_primary_ok(bl, "B");
 	set_state_ok(bl, "A", FALSE);
 
-	g_assert_true(g_file_test(link, G_FILE_TEST_IS_SYMLINK));
-	assert_grub_has(target, (const gchar *[]){"ORDER=B A", "B_OK=1", "A_OK=0", NULL});
+	g_assert_true(g_file_test(grubenv, G_FILE_TEST_IS_SYMLINK));
+	g_assert_true(g_file_test(target, G_FILE_TEST_IS_REGULAR));
+	assert_grub_has(target, (const gchar *[]){"ORDER=B A", "B_OK=1", "B_TRY=0", "A_OK=0", NULL});
 	assert_primary(bl, "B");
+}
+
+static void test_grub_symlinked_env(void)
+{
+	check_grub_symlinked_env(TRUE);
+}
+
+static void test_grub_dangling_symlinked_env(void)
+{
+	check_grub_symlinked_env(FALSE);
 }
 
 /* grub-editenv creates a missing environment file (RAUC's first mark
@@ -1129,6 +1142,7 @@ int main(int argc, char **argv)
 	g_test_add_func("/bootloader/grub-tool-fails", test_grub_tool_fails);
 	g_test_add_func("/bootloader/grub-symlinked-env", test_grub_symlinked_env);
 	g_test_add_func("/bootloader/grub-missing-env-created", test_grub_missing_env_created);
+	g_test_add_func("/bootloader/grub-dangling-symlinked-env", test_grub_dangling_symlinked_env);
 	g_test_add_func("/bootloader/uboot", test_uboot);
 	g_test_add_func("/bootloader/uboot-order-unreadable", test_uboot_set_primary_without_order);
 	g_test_add_func("/bootloader/uboot-unset-left", test_uboot_unset_left);
