@@ -710,17 +710,29 @@ static GPtrArray *cert_infos_new(const STACK_OF(X509) *certs)
 	return infos;
 }
 
+/* The certificates SignedData carries (NULL with error set when cms is not
+ * SignedData; NULL without error when it carries none). */
+static STACK_OF(X509) *signed_data_certs(GBytes *cms, GError **error)
+{
+	g_autoptr(CMS_ContentInfo) ci = cms_parse(cms, error);
+
+	if (!ci || !require_signed_data(ci, error))
+		return NULL;
+	return CMS_get1_certs(ci);
+}
+
 GPtrArray *rota_cms_get_certs(GBytes *cms, GError **error)
 {
-	g_autoptr(CMS_ContentInfo) ci = NULL;
+	g_autoptr(GError) local = NULL;
 	g_autoptr(RotaX509Stack) certs = NULL;
 
 	g_return_val_if_fail(error == NULL || *error == NULL, NULL);
 
-	ci = cms_parse(cms, error);
-	if (!ci || !require_signed_data(ci, error))
+	certs = signed_data_certs(cms, &local);
+	if (local) {
+		g_propagate_error(error, g_steal_pointer(&local));
 		return NULL;
-	certs = CMS_get1_certs(ci);
+	}
 	return cert_infos_new(certs);
 }
 
@@ -728,16 +740,17 @@ GPtrArray *rota_cms_get_certs(GBytes *cms, GError **error)
  * text form, as RAUC's sigdata_to_string() prints it. */
 gchar *rota_cms_dump_cert(GBytes *cms, GError **error)
 {
-	g_autoptr(CMS_ContentInfo) ci = NULL;
+	g_autoptr(GError) local = NULL;
 	g_autoptr(RotaX509Stack) certs = NULL;
 	g_autoptr(BIO) bio = NULL;
 
 	g_return_val_if_fail(error == NULL || *error == NULL, NULL);
 
-	ci = cms_parse(cms, error);
-	if (!ci || !require_signed_data(ci, error))
+	certs = signed_data_certs(cms, &local);
+	if (local) {
+		g_propagate_error(error, g_steal_pointer(&local));
 		return NULL;
-	certs = CMS_get1_certs(ci);
+	}
 	if (!certs || sk_X509_num(certs) < 1) {
 		g_set_error_literal(error, ROTA_ERROR, ROTA_ERROR_SIGNATURE, "Failed to obtain signer info");
 		return NULL;
