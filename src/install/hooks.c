@@ -4,6 +4,7 @@
 #include "hooks.h"
 
 #include <errno.h>
+#include <gio/gio.h>
 #include <glib/gstdio.h>
 #include <signal.h>
 #include <string.h>
@@ -164,8 +165,10 @@ static gchar **slot_hook_env(RotaHookEnv *env, RotaSlot *slot, const RotaImage *
 	envp = env_set(envp, "RAUC_SLOT_DEVICE", slot->device);
 	envp = env_set(envp, "RAUC_SLOT_BOOTNAME", bootname);
 	envp = env_set(envp, "RAUC_SLOT_PARENT", slot->parent ? slot->parent->name : NULL);
-	if (mount_point)
-		envp = env_set(envp, "RAUC_SLOT_MOUNT_POINT", mount_point);
+	/* A slot mounted outside rota (allow-mounted, install hooks) is where
+	 * the hook has to work: RAUC passes that mount point too. */
+	if (mount_point || slot->mount_point)
+		envp = env_set(envp, "RAUC_SLOT_MOUNT_POINT", mount_point ? mount_point : slot->mount_point);
 	envp = env_set(envp, "RAUC_IMAGE_NAME", image_path);
 	envp = env_set(envp, "RAUC_IMAGE_SIZE", size);
 	envp = env_set(envp, "RAUC_IMAGE_DIGEST", image->sha256);
@@ -284,8 +287,11 @@ gboolean rota_hooks_install_check(RotaHookEnv *env, gboolean *rejected, GError *
 				    WEXITSTATUS(status));
 		return FALSE;
 	}
-	g_set_error(error, ROTA_ERROR, ROTA_ERROR_FAILED, "Install-check hook failed with status %d%s%s", status,
-		    line ? ": " : "", line ? line : "");
+	/* status is a wait status: GLib words it ("exited with code N", "killed
+	 * by signal S") as RAUC reports it. */
+	g_spawn_check_wait_status(status, &local);
+	g_set_error(error, ROTA_ERROR, ROTA_ERROR_FAILED, "Install-check hook failed: failed to run bundle hook: %s%s%s",
+		    local ? local->message : "unknown status", line ? ": " : "", line ? line : "");
 	return FALSE;
 }
 
@@ -353,20 +359,29 @@ gboolean rota_hooks_run_handler(RotaHookEnv *env, const gchar *path, gchar **ext
 {
 	g_autoptr(GPtrArray) argv = g_ptr_array_new();
 	g_auto(GStrv) envp = handler_env(env);
-	g_autofree gchar *out = NULL;
+	/* stderr goes into the same pipe as stdout: RAUC reads both, in the
+	 * order written, with the output protocol (§6.4). */
+	g_autoptr(GSubprocessLauncher) launcher =
+		g_subprocess_launcher_new(G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_MERGE);
+	g_autoptr(GSubprocess) proc = NULL;
+	g_autoptr(GBytes) out = NULL;
+	g_autofree gchar *text = NULL;
 	g_autoptr(GError) local = NULL;
 	g_auto(GStrv) lines = NULL;
-	gint status = 0;
 	gboolean ok;
 
 	g_ptr_array_add(argv, (gpointer)path);
 	for (gchar **a = extra_args; a && *a; a++)
 		g_ptr_array_add(argv, *a);
 	g_ptr_array_add(argv, NULL);
-	ok = g_spawn_sync(NULL, (gchar **)argv->pdata, envp, 0, DIE_WITH_ROTA, &out, NULL,
-			  &status, &local) &&
-	     g_spawn_check_wait_status(status, &local);
-	lines = g_strsplit(out ? out : "", "\n", -1);
+	g_subprocess_launcher_set_environ(launcher, envp);
+	g_subprocess_launcher_set_child_setup(launcher, DIE_WITH_ROTA, NULL);
+	proc = g_subprocess_launcher_spawnv(launcher, (const gchar *const *)argv->pdata, &local);
+	ok = proc && g_subprocess_communicate(proc, NULL, NULL, &out, NULL, &local) &&
+	     g_subprocess_wait_check(proc, NULL, &local);
+	if (out)
+		text = g_strndup(g_bytes_get_data(out, NULL), g_bytes_get_size(out));
+	lines = g_strsplit(text ? text : "", "\n", -1);
 	for (gchar **l = lines; *l; l++) {
 		if (**l)
 			handle_output_line(env, *l);

@@ -156,8 +156,14 @@ static gboolean check_plan(Install *in, const Plan *p, GError **error)
 			    p->slot->name);
 		return FALSE;
 	}
-	if (p->slot->mount_point && !(p->slot->allow_mounted && p->kind == ROTA_WRITER_HOOK)) {
+	if (p->slot->mount_point && !p->slot->allow_mounted) {
 		g_set_error(error, ROTA_ERROR, ROTA_ERROR_INVALID, "Destination device '%s' already mounted", p->slot->device);
+		return FALSE;
+	}
+	/* allow-mounted only lets the bundle's own install hook at a mounted slot. */
+	if (p->slot->mount_point && p->kind != ROTA_WRITER_HOOK) {
+		g_set_error(error, ROTA_ERROR, ROTA_ERROR_INVALID, "Mounted device '%s' may only be updated by a custom install hook",
+			    p->slot->device);
 		return FALSE;
 	}
 	/* A boot region that cannot take the image is refused before any slot

@@ -186,15 +186,16 @@ static Chunk *next_in_order(Pipeline *p, GPtrArray *early, guint64 expect, guint
 	}
 }
 
-static gboolean check_device_size(int fd, const RotaSlot *slot, guint64 size, GError **error)
+static gboolean check_device_size(int fd, guint64 size, GError **error)
 {
 	struct stat st;
 	guint64 dev_size = 0;
 
 	if (fstat(fd, &st) == 0 && S_ISBLK(st.st_mode) && ioctl(fd, BLKGETSIZE64, &dev_size) == 0 && dev_size < size) {
+		/* RAUC's text: the caller's "Failed updating slot S: " names the slot. */
 		g_set_error(error, ROTA_ERROR, ROTA_ERROR_INVALID,
-			    "Slot %s (%" G_GUINT64_FORMAT " bytes) is too small for image (%" G_GUINT64_FORMAT " bytes).",
-			    slot->name, dev_size, size);
+			    "Slot (%" G_GUINT64_FORMAT " bytes) is too small for image (%" G_GUINT64_FORMAT " bytes).", dev_size,
+			    size);
 		return FALSE;
 	}
 	return TRUE;
@@ -628,7 +629,7 @@ static gboolean write_raw(RotaView *src, RotaSlot *slot, guint64 offset, guint64
 	if (out.fd < 0)
 		return FALSE;
 	out.direct_fd = open_direct(slot->device, O_WRONLY);
-	ok = check_device_size(out.fd, slot, offset + expected_size, error) &&
+	ok = check_device_size(out.fd, offset + expected_size, error) &&
 	     (!sha256 || readback_start(&rb, slot->device, chunk_size_for(expected_size), error));
 	ok = ok && copy_view(src, &out, offset, sha256 ? &rb : NULL, progress, progress_total, error);
 	if (out.direct_fd >= 0)
@@ -811,10 +812,15 @@ static la_ssize_t tar_read(struct archive *a, void *data, const void **out)
 	return (la_ssize_t)n;
 }
 
-static gboolean extract_entries(struct archive *in, const gchar *dest, GError **error)
+static gboolean extract_entries(struct archive *in, const gchar *mount_point, GError **error)
 {
 	g_autoptr(GString) msg = NULL;
-	struct archive *out = archive_write_disk_new();
+	/* ARCHIVE_EXTRACT_SECURE_SYMLINKS refuses a symlink anywhere in an
+	 * entry's absolute path, also above the slot's mount point (a
+	 * mountprefix like /var/run/rauc with /var/run -> /run): the entries
+	 * go below the mount point's real path. */
+	g_autofree gchar *dest = realpath(mount_point, NULL);
+	struct archive *out;
 	struct archive_entry *entry;
 	/* No ARCHIVE_EXTRACT_SECURE_NOABSOLUTEPATHS: every entry is rewritten
 	 * to an absolute path below dest (archive-absolute names included, as
@@ -824,6 +830,12 @@ static gboolean extract_entries(struct archive *in, const gchar *dest, GError **
 	gboolean ok = TRUE;
 	int r;
 
+	if (!dest) {
+		int err = errno;
+		g_set_error(error, ROTA_ERROR, ROTA_ERROR_IO, "cannot resolve %s: %s", mount_point, g_strerror(err));
+		return FALSE;
+	}
+	out = archive_write_disk_new();
 	archive_write_disk_set_options(out, flags);
 	while (ok && (r = archive_read_next_header(in, &entry)) == ARCHIVE_OK) {
 		g_autofree gchar *path = g_build_filename(dest, archive_entry_pathname(entry), NULL);
@@ -1031,7 +1043,11 @@ gboolean rota_writer_write_file(const RotaConfig *config, RotaSlot *slot, const 
 			if (mp && !rota_umount_slot(mp, ok ? error : &local))
 				ok = FALSE;
 		} else if (kind == ROTA_WRITER_RAW || kind == ROTA_WRITER_FS) {
-			ok = write_raw(src, slot, 0, rota_view_get_size(src), NULL, NULL, 0, error);
+			/* The slot's handler as an install runs it (RAUC's write-slot
+			 * does): an ext4 slot with resize=true is grown to fill it. */
+			ok = write_raw(src, slot, 0, rota_view_get_size(src), NULL, NULL, 0, error) &&
+			     (kind != ROTA_WRITER_FS || !slot->resize || !g_str_equal(slot->type, "ext4") ||
+			      resize_ext4(slot, error));
 		} else if (kind == ROTA_WRITER_MTD) {
 			ok = rota_mtd_write(src, slot, rota_view_get_size(src), NULL, NULL, error);
 			if (!ok)

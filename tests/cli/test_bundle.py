@@ -173,6 +173,21 @@ def test_resign(make_bundle, pki, tmp_path, fmt):
     run("info", f"--keyring={pki / 'keyring.pem'}", tmp_path / "y.raucb")
 
 
+@pytest.mark.parametrize("fmt", ["plain", "verity"])
+def test_resign_checks_the_new_signature_with_the_signing_keyring(make_bundle, pki, tmp_path, fmt):
+    """--signing-keyring: the resigned bundle is verified with it before the
+    command succeeds; a signer that keyring does not trust leaves nothing."""
+    bundle = make_bundle(fmt)
+    ok = tmp_path / "ok.raucb"
+    run("resign", *signer_args(pki), f"--keyring={pki / 'keyring.pem'}",
+        f"--signing-keyring={pki / 'keyring.pem'}", bundle, ok)
+    run("info", f"--keyring={pki / 'keyring.pem'}", ok)
+    bad = tmp_path / "bad.raucb"
+    fails("resign", *signer_args(pki), f"--keyring={pki / 'keyring.pem'}",
+          f"--signing-keyring={pki / 'other-root.pem'}", bundle, bad, match="signature verification failed")
+    assert not bad.exists()
+
+
 def test_extract_signature_and_replace(make_bundle, pki, tmp_path):
     bundle = make_bundle("verity")
     resigned = tmp_path / "resigned.raucb"
@@ -196,6 +211,15 @@ def test_extract_signature_and_replace(make_bundle, pki, tmp_path):
     fails("replace-signature", f"--keyring={pki / 'keyring.pem'}", bundle, sig2, tmp_path / "bad.raucb",
           match="bad.raucb")
     assert not (tmp_path / "bad.raucb").exists()
+
+    # The signature of another verity bundle verifies by itself (it signs a
+    # manifest), but its root hash is not this payload's: refused, nothing left.
+    other_verity = make_bundle("verity")
+    sig3 = tmp_path / "sig3.cms"
+    run("extract-signature", f"--keyring={pki / 'keyring.pem'}", other_verity, sig3)
+    fails("replace-signature", f"--keyring={pki / 'keyring.pem'}", bundle, sig3, tmp_path / "bad2.raucb",
+          match="bundle payload is corrupted")
+    assert not (tmp_path / "bad2.raucb").exists()
 
 
 def test_hooks_and_subdirectories(tmp_path, pki):

@@ -120,6 +120,44 @@ def test_install_writes_other_slot_and_activates_it(system, bundle, img):
     assert "Booted from:    rootfs.0 (A)" in txt
 
 
+def test_activate_installed_false_writes_but_does_not_activate(system, bundle, img):
+    """activate-installed=false: the slot is written and recorded, but it is
+    left marked bad (as before the write) and the booted slot stays primary."""
+    system.write_conf(system_extra="activate-installed=false")
+    b = bundle({"rootfs": ("rootfs.img", img)})
+    system.install(b)
+    assert head(system.device("rootfs.1"), IMG_SIZE) == img
+    env = system.grub()
+    assert env["ORDER"] == "A B" and env["B_OK"] == "0", env
+    assert system.primary() == "A"
+    st = system.slot_status("rootfs.1")
+    assert st["status"] == "ok" and st["sha256"] == sha256(img)
+    assert "activated.count" not in st
+
+
+def test_install_refuses_a_mounted_target(system, bundle, img, tmp_path):
+    """A target slot that is mounted (here: its image file, loop-mounted) is
+    refused before anything is written or marked."""
+    if os.geteuid() != 0 or not shutil.which("mkfs.ext4"):
+        pytest.skip("needs root and mkfs.ext4")
+    dev = system.device("rootfs.1")
+    subprocess.run(["mkfs.ext4", "-q", "-F", str(dev)], check=True, capture_output=True)
+    before = dev.read_bytes()
+    mnt = tmp_path / "mounted"
+    mnt.mkdir()
+    r = subprocess.run(["mount", "-o", "loop,ro", str(dev), str(mnt)], capture_output=True, text=True)
+    if r.returncode != 0:
+        pytest.skip(f"cannot loop-mount: {r.stderr.strip()}")
+    try:
+        b = bundle({"rootfs": ("rootfs.img", img)})
+        system.fails("install", b, match=f"Destination device '{dev}' already mounted")
+    finally:
+        subprocess.run(["umount", str(mnt)], check=True)
+    assert dev.read_bytes() == before
+    env = system.grub()
+    assert env["ORDER"] == "A B" and env["B_OK"] == "1"
+
+
 def test_reboot_into_b_then_install_goes_to_a(system, bundle, img, tmp_path):
     system.install(bundle({"rootfs": ("rootfs.img", img)}, version="1.0"))
     system.boot("B")
@@ -163,6 +201,25 @@ def test_transaction_id_recorded(system, bundle, img):
 
 
 # ---- marking ----
+
+def test_prevent_late_fallback_marks_the_other_slot_bad(system):
+    """prevent-late-fallback: confirming the booted slot (mark-good booted)
+    marks the other slot bad as well, so a later boot failure cannot fall
+    back to the older system; marking another slot good does not."""
+    system.write_conf(system_extra="prevent-late-fallback=true")
+    system.rota("status", "mark-good", "other")
+    assert system.grub()["B_OK"] == "1"
+    r = system.rota("status", "mark-good")  # booted (A)
+    assert "marked slot(s) rootfs.0 as good" in r.stdout
+    env = system.grub()
+    assert (env["A_OK"], env["A_TRY"]) == ("1", "0") and env["B_OK"] == "0", env
+    assert system.primary() == "A"
+    # without the option, the other slot stays a fallback
+    system.reset_grub()
+    system.write_conf()
+    system.rota("status", "mark-good")
+    assert system.grub()["B_OK"] == "1"
+
 
 def test_mark_commands(system):
     r = system.rota("status", "mark-bad", "other")
@@ -280,6 +337,7 @@ case "$1" in
 install-check)
     env > "$HOOK_OUT/install-check.env"
     if [ "$HOOK_MODE" = accept ]; then exit 0; fi
+    if [ "$HOOK_MODE" = fail ]; then echo "cannot tell" >&2; exit 3; fi
     echo "first line" >&2
     echo "not for this board" >&2
     exit 10
@@ -304,6 +362,11 @@ def test_install_check_hook(system, bundle, img, tmp_path):
     assert env["RAUC_SYSTEM_COMPATIBLE"] == COMPATIBLE
     assert env["RAUC_MF_VERSION"] == "1.0"
     assert env["RAUC_META_PRODUCT_RELEASE_NAME"] == "spring"
+    # exit 1-9 is a failure of the hook, not a rejection
+    r = system.fails("install", b, env={"HOOK_OUT": str(out), "HOOK_MODE": "fail"},
+                     match="Install-check hook failed: failed to run bundle hook: Child process exited with code 3")
+    assert "cannot tell" in r.error_line()
+    assert_untouched(system, before)
     # exit 0 accepts although the compatible differs
     system.install(b, env={"HOOK_OUT": str(out), "HOOK_MODE": "accept"})
     assert head(system.device("rootfs.1"), IMG_SIZE) == img
@@ -487,6 +550,42 @@ def test_failing_pre_install_handler(system, bundle, img, tmp_path):
     assert_untouched(system, before)
 
 
+def test_failing_post_install_handler_fails_the_install(system, bundle, img, tmp_path):
+    """The post-install handler runs after the slot is written; its failure
+    is the install's failure (exit 1, one error line naming it)."""
+    h = tmp_path / "post.sh"
+    h.write_text("#!/bin/sh\nexit 3\n")
+    h.chmod(0o755)
+    system.write_conf(sections=f"[handlers]\npost-install={h}\n")
+    system.fails("install", bundle({"rootfs": ("rootfs.img", img)}), match="Post-install handler error: ")
+    assert head(system.device("rootfs.1"), IMG_SIZE) == img  # it ran after the write
+
+
+def test_install_without_keyring_is_refused(system, bundle, img):
+    """No [keyring] means nothing to verify bundles with: install refuses
+    instead of installing an unverified bundle."""
+    b = bundle({"rootfs": ("rootfs.img", img)})
+    system.write_conf(keyring=False)
+    before = system.grub()
+    system.fails("install", b, match="[keyring] has no path or directory: cannot verify bundles")
+    assert_untouched(system, before)
+
+
+def test_handler_stderr_is_read_too(system, bundle, img, tmp_path):
+    """A handler's stderr is merged into its stdout and read by the output
+    protocol (RAUC: STDOUT_PIPE | STDERR_MERGE), in order."""
+    h = tmp_path / "pre.sh"
+    h.write_text("#!/bin/sh\necho '<< handler checking'\necho '<< error disk full' >&2\necho 'oops' >&2\nexit 2\n")
+    h.chmod(0o755)
+    system.write_conf(sections=f"[handlers]\npre-install={h}\n")
+    r = system.fails("install", bundle({"rootfs": ("rootfs.img", img)}), match="Pre-install handler error: ")
+    lines = r.stdout.splitlines()
+    for line in ("Handler status: checking", "Error: disk full", "# oops"):
+        assert line in lines, f"{line!r} missing from:\n{r.stdout}"
+    assert lines.index("Handler status: checking") < lines.index("Error: disk full") < lines.index("# oops")
+    assert "oops" not in r.stderr
+
+
 FULL_HANDLER = """\
 #!/bin/sh
 for a in "$@"; do echo "$a"; done > "$HOOK_OUT/args"
@@ -637,6 +736,58 @@ def test_tar_mount_failure_is_failsafe(system, bundle, tmp_path):
         assert str(system.mnt) not in f.read()
 
 
+def test_tar_with_symlinked_mountprefix(system, bundle, tmp_path):
+    """A mount prefix reached through a symlink (mountprefix=/var/run/rauc
+    with /var/run -> /run): the slot's mount point is no symlink the
+    archive made, so extraction must go on."""
+    fs_system(system, "ext4")
+    (tmp_path / "run").mkdir()
+    (tmp_path / "varrun").symlink_to(tmp_path / "run")
+    system.conf.write_text(system.conf.read_text().replace(f"mountprefix={system.mnt}\n",
+                                                           f"mountprefix={tmp_path / 'varrun' / 'rauc'}\n"))
+    tar = make_tar(tmp_path / "rootfs.tar.gz", {"etc/version": b"via-symlink\n", "etc/blob": os.urandom(20_000)})
+    system.install(bundle({"rootfs": ("rootfs.tar.gz", tar)}))
+    cat = subprocess.run(["debugfs", "-R", "cat /etc/version", str(system.device("rootfs.1"))], capture_output=True,
+                         check=True)
+    assert cat.stdout == b"via-symlink\n"
+    assert system.primary() == "B"
+
+
+MOUNTED_HOOK = """\
+#!/bin/sh
+[ "$1" = slot-install ] || exit 1
+env > "$HOOK_OUT/slot-install.env"
+cp "$RAUC_IMAGE_NAME" "$RAUC_SLOT_MOUNT_POINT/update.img"
+"""
+
+
+def test_allow_mounted_slot_install_hook(system, bundle, img, tmp_path):
+    """allow-mounted: a slot mounted outside rota may only be updated by an
+    install hook, which is told where the slot is mounted."""
+    fs_system(system, "ext4", size=4 * 1024 * 1024, extra={"allow-mounted": "true"})
+    dev = system.device("rootfs.1")
+    subprocess.run(["mkfs.ext4", "-q", "-F", str(dev)], check=True)
+    ext = tmp_path / "ext"
+    ext.mkdir()
+    subprocess.run(["mount", "-o", "loop", str(dev), str(ext)], check=True)
+    try:
+        before = system.grub()
+        system.fails("install", bundle({"rootfs": ("rootfs.img", img)}),
+                     match=f"Mounted device '{dev}' may only be updated by a custom install hook")
+        assert system.grub() == before
+        b = bundle({"rootfs": ("rootfs.img", img)}, hooks_file="hook.sh", files={"hook.sh": (MOUNTED_HOOK, 0o755)},
+                   image_keys={"rootfs": "hooks=install"})
+        out = tmp_path / "hookout"
+        out.mkdir()
+        system.install(b, env={"HOOK_OUT": str(out)})
+        env = keyvals((out / "slot-install.env").read_text())
+        assert env["RAUC_SLOT_MOUNT_POINT"] == str(ext)
+        assert (ext / "update.img").read_bytes() == img
+        assert system.primary() == "B"
+    finally:
+        subprocess.run(["umount", str(ext)], check=False)
+
+
 def make_ext4_image(path, size, content=b"ext4-image\n"):
     with open(path, "wb") as f:
         f.truncate(size)
@@ -677,6 +828,15 @@ def test_write_slot(system, tmp_path):
     assert system.grub() == before  # no bootloader interaction
     assert not (system.data / "central.raucs").exists()  # and no status
     system.fails("write-slot", "rootfs.9", tmp_path / "raw.img", match="No slot named 'rootfs.9'")
+
+
+def test_write_slot_resizes_ext4(system, tmp_path):
+    """write-slot runs the slot's handler as install does (RAUC:
+    get_update_handler), resize=true included."""
+    fs_system(system, "ext4", size=16 * 1024 * 1024, extra={"resize": "true"})
+    make_ext4_image(tmp_path / "rootfs.ext4", 4 * 1024 * 1024)
+    system.rota("write-slot", "rootfs.1", tmp_path / "rootfs.ext4")
+    assert block_count(system.device("rootfs.1")) == 4096
 
 
 def test_write_slot_and_install_refuse_readonly(system, bundle, img, tmp_path):
@@ -859,6 +1019,19 @@ def test_variant_file_read_only_when_needed(system, bundle, img, tmp_path):
     assert str(system.conf) in r.error_line()
     vfile.write_text("board-rev-b\n")
     assert json.loads(system.rota("status", "--output-format=json").stdout)["variant"] == "board-rev-b"
+
+
+def test_variant_image_preferred_over_default(system, bundle, img):
+    """variant-name: an [image.<class>.<variant>] of the system's variant wins
+    over the class's default image; another variant's image is not used."""
+    other = random_image(system.root / "other.img", IMG_SIZE, 7)
+    mine = random_image(system.root / "mine.img", IMG_SIZE, 8)
+    system.write_conf(system_extra="variant-name=board-b")
+    b = bundle({"rootfs": ("rootfs.img", img), "rootfs.board-a": ("a.img", other),
+                "rootfs.board-b": ("b.img", mine)})
+    system.install(b)
+    assert head(system.device("rootfs.1"), IMG_SIZE) == mine
+    assert system.slot_status("rootfs.1")["sha256"] == sha256(mine)
 
 
 def test_config_unknown_key_warns(system, bundle, img):

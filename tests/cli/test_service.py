@@ -147,10 +147,13 @@ class Recorder:
         while not cond():
             assert time.time() < deadline, f"timeout; events: {self.events[-10:]}"
             self.pump(0.02)
-        self.pump(0.2)  # what is flushed with it (Operation=idle)
+        self.pump(0.2)
 
     def wait_completed(self, timeout=300):
-        self.wait(lambda: self.completed, timeout)
+        """Until Completed and the Operation=idle sent with it have both
+        arrived (waiting for the event, not for a fixed time: a loaded
+        machine may deliver idle later than any pause)."""
+        self.wait(lambda: self.completed and self.values("Operation")[-1:] == ["idle"], timeout)
         return self.completed[-1]
 
     def progress(self):

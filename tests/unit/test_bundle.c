@@ -137,11 +137,50 @@ static void test_crafted_manifests(Fixture *f, gconstpointer data G_GNUC_UNUSED)
 			    "verity-salt=ea12cb34c699ebbad0ebee8f6aca0049ee991f289011345d9cdb473ba4fdd285\n";
 	g_autofree gchar *too_big = g_strdup_printf("[update]\ncompatible=c\n[bundle]\nformat=verity\n%sverity-size=81920\n", keys);
 	g_autofree gchar *wrong_tree = g_strdup_printf("[update]\ncompatible=c\n[bundle]\nformat=verity\n%sverity-size=8192\n", keys);
+	g_autofree gchar *unaligned = g_strdup_printf("[update]\ncompatible=c\n[bundle]\nformat=verity\n%sverity-size=4096\n", keys);
 
 	expect_open_error(f, too_big, 8192, "does not fit in the payload");
 	expect_open_error(f, wrong_tree, 8 * 4096, "verity-size 8192 does not fit a data area");
+	/* verity-size fits, but leaves a data area that is no whole number of blocks */
+	expect_open_error(f, unaligned, 2 * 4096 + 512,
+			  "data area of 4608 bytes (payload minus verity-size) is not a multiple of 4096");
 	expect_open_error(f, "[update]\ncompatible=c\n", 8192, "Bundle format 'plain' not allowed for external manifest");
 	expect_open_error(f, "[update]\ncompatible=c\n[bundle]\nformat=verity\n", 8192, "Missing hash for verity bundle");
+}
+
+/* A bundle opened without a keyring (--no-verify) has nothing its payload
+ * could be checked against (plain) and must not be passed on as checked
+ * (encrypt): the library refuses both, whatever its callers do. */
+static void test_unverified(Fixture *f, gconstpointer data)
+{
+	const gchar *format = data;
+	g_autofree gchar *in = make_input(f, format);
+	g_autofree gchar *out = g_build_filename(f->dir, "b.raucb", NULL);
+	g_autofree gchar *enc = g_build_filename(f->dir, "enc.raucb", NULL);
+	g_autofree gchar *cert = g_build_filename(f->pki, "signer.cert.pem", NULL);
+	gchar *to[] = {cert, NULL};
+	RotaBundleCreateOptions copts = {.signer = f->signer};
+	RotaBundleOpenOptions oopts = {0}; /* no keyring */
+	g_autoptr(GError) error = NULL;
+	g_autoptr(RotaBundle) b = NULL;
+
+	rota_squashfs_options_init(&copts.squashfs);
+	g_assert_true(rota_bundle_create(in, out, &copts, &error));
+	g_assert_no_error(error);
+	rota_squashfs_options_clear(&copts.squashfs);
+	b = rota_bundle_open(out, &oopts, &error);
+	g_assert_no_error(error);
+	g_assert_false(b->verified);
+	if (g_str_equal(format, "plain")) {
+		g_assert_false(rota_bundle_check_payload(b, &error));
+		g_assert_error(error, ROTA_ERROR, ROTA_ERROR_SIGNATURE);
+		g_assert_nonnull(strstr(error->message, "without verifying its signature"));
+	} else {
+		g_assert_false(rota_bundle_encrypt(b, enc, to, NULL, &error));
+		g_assert_error(error, ROTA_ERROR, ROTA_ERROR_SIGNATURE);
+		g_assert_nonnull(strstr(error->message, "signature was not verified"));
+		g_assert_false(g_file_test(enc, G_FILE_TEST_EXISTS));
+	}
 }
 
 static void test_signature_limit(Fixture *f, gconstpointer data G_GNUC_UNUSED)
@@ -168,6 +207,8 @@ int main(int argc, char **argv)
 	g_test_add("/bundle/create-read/verity", Fixture, "verity", fixture_setup, test_create_and_read, fixture_teardown);
 	g_test_add("/bundle/create-read/plain", Fixture, "plain", fixture_setup, test_create_and_read, fixture_teardown);
 	g_test_add("/bundle/crafted-manifests", Fixture, NULL, fixture_setup, test_crafted_manifests, fixture_teardown);
+	g_test_add("/bundle/unverified/plain", Fixture, "plain", fixture_setup, test_unverified, fixture_teardown);
+	g_test_add("/bundle/unverified/crypt", Fixture, "crypt", fixture_setup, test_unverified, fixture_teardown);
 	g_test_add("/bundle/signature-limit", Fixture, NULL, fixture_setup, test_signature_limit, fixture_teardown);
 	return g_test_run();
 }

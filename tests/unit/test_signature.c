@@ -424,6 +424,93 @@ static void test_purpose(void)
 	g_assert_cmpstr(error->message, ==, "Failed to configure X509 purpose 'bogus'");
 }
 
+/* codesign-rauc beyond the leaf's EKU: an issuing CA that carries an EKU
+ * must list codeSigning in it, and a leaf with a keyUsage must allow
+ * digitalSignature. The shared PKI has no such certificates, so they are
+ * made here (issued by the PKI's root and intermediate). */
+static GBytes *sign_with_files(const gchar *dir, const gchar *leaf, const gchar *issuer_pem)
+{
+	RotaSigner signer = { 0 };
+	g_autoptr(GError) error = NULL;
+	GBytes *cms;
+
+	signer.cert = g_strdup_printf("%s/%s.pem", dir, leaf);
+	signer.key = g_strdup_printf("%s/%s.key", dir, leaf);
+	signer.intermediates = g_ptr_array_new_with_free_func(g_free);
+	g_ptr_array_add(signer.intermediates, g_strdup(issuer_pem));
+	cms = rota_cms_sign(payload, strlen(payload), TRUE, &signer, &error);
+	g_assert_no_error(error);
+	g_assert_nonnull(cms);
+	signer_clear(&signer);
+	return cms;
+}
+
+static void test_purpose_codesign_issuer_and_key_usage(void)
+{
+	g_auto(RotaKeyring) keyring_storage = { 0 };
+	RotaKeyring *keyring = &keyring_storage;
+	g_autofree gchar *dir = g_dir_make_tmp("rota-purpose-XXXXXX", NULL);
+	g_autofree gchar *ca_codesign = g_build_filename(dir, "ca-codesign.pem", NULL);
+	g_autofree gchar *ca_serverauth = g_build_filename(dir, "ca-serverauth.pem", NULL);
+	g_autofree gchar *intermediate = pki("intermediate.pem");
+	struct {
+		const gchar *leaf, *issuer;
+		gboolean ok;
+	} cases[] = {
+		{"leaf-via-codesign-ca", ca_codesign, TRUE},    /* the control: CA EKU lists codeSigning */
+		{"leaf-via-serverauth-ca", ca_serverauth, FALSE}, /* CA EKU without codeSigning */
+		{"leaf-no-digitalsignature", intermediate, FALSE}, /* leaf KU without digitalSignature */
+	};
+
+	g_assert_nonnull(dir);
+	g_assert_true(sh(NULL,
+			 "set -e; cd '%s'\n"
+			 "cat > ext.cnf <<'EOF'\n"
+			 "[ca_codesign]\nbasicConstraints = critical, CA:TRUE, pathlen:0\n"
+			 "keyUsage = critical, keyCertSign, cRLSign\nextendedKeyUsage = codeSigning\n"
+			 "[ca_serverauth]\nbasicConstraints = critical, CA:TRUE, pathlen:0\n"
+			 "keyUsage = critical, keyCertSign, cRLSign\nextendedKeyUsage = serverAuth\n"
+			 "[leaf]\nbasicConstraints = critical, CA:FALSE\nkeyUsage = critical, digitalSignature\n"
+			 "extendedKeyUsage = codeSigning\n"
+			 "[leaf_no_ds]\nbasicConstraints = critical, CA:FALSE\nkeyUsage = critical, keyEncipherment\n"
+			 "extendedKeyUsage = codeSigning\n"
+			 "EOF\n"
+			 "issue() { # name issuer-cert issuer-key extensions\n"
+			 "  openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out $1.key 2>/dev/null\n"
+			 "  openssl req -new -key $1.key -subj \"/CN=rota purpose test $1\" -out $1.csr\n"
+			 "  openssl x509 -req -in $1.csr -CA $2 -CAkey $3 -set_serial 0x$(openssl rand -hex 8) -days 30 "
+			 "-extfile ext.cnf -extensions $4 -out $1.pem 2>/dev/null\n"
+			 "}\n"
+			 "issue ca-codesign '%s/root.pem' '%s/root.key.pem' ca_codesign\n"
+			 "issue ca-serverauth '%s/root.pem' '%s/root.key.pem' ca_serverauth\n"
+			 "issue leaf-via-codesign-ca ca-codesign.pem ca-codesign.key leaf\n"
+			 "issue leaf-via-serverauth-ca ca-serverauth.pem ca-serverauth.key leaf\n"
+			 "issue leaf-no-digitalsignature '%s/intermediate.pem' '%s/intermediate.key.pem' leaf_no_ds\n",
+			 dir, pki_dir, pki_dir, pki_dir, pki_dir, pki_dir, pki_dir));
+
+	keyring_init(keyring, "keyring.pem");
+	keyring->check_purpose = g_strdup("codesign");
+	for (gsize i = 0; i < G_N_ELEMENTS(cases); i++) {
+		g_autoptr(GBytes) cms = sign_with_files(dir, cases[i].leaf, cases[i].issuer);
+		g_autoptr(GError) error = NULL;
+		gboolean ok = verify(cms, keyring, NULL, &error);
+
+		g_test_message("%s: %s", cases[i].leaf, error ? error->message : "verified");
+		if (cases[i].ok) {
+			g_assert_no_error(error);
+			g_assert_true(ok);
+		} else {
+			g_assert_false(ok);
+			g_assert_error(error, ROTA_ERROR, ROTA_ERROR_SIGNATURE);
+			assert_one_line(error);
+			if (!strstr(error->message, "unsuitable certificate purpose"))
+				g_error("%s: '%s' does not contain 'unsuitable certificate purpose'", cases[i].leaf,
+					error->message);
+		}
+	}
+	sh(NULL, "rm -rf '%s'", dir);
+}
+
 static void test_crl(void)
 {
 	g_auto(RotaKeyring) keyring_storage = { 0 };
@@ -1017,6 +1104,7 @@ int main(int argc, char **argv)
 	g_test_add_func("/signature/verify/untrusted", test_untrusted);
 	g_test_add_func("/signature/verify/validity", test_validity);
 	g_test_add_func("/signature/verify/purpose", test_purpose);
+	g_test_add_func("/signature/verify/purpose-codesign-issuer-key-usage", test_purpose_codesign_issuer_and_key_usage);
 	g_test_add_func("/signature/verify/crl", test_crl);
 	g_test_add_func("/signature/verify/partial-chain", test_partial_chain);
 	g_test_add_func("/signature/verify/keyring-sources", test_keyring_sources);

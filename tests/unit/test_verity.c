@@ -197,6 +197,43 @@ static void test_view_reads(void)
 	fixture_clear(&f);
 }
 
+/* A tree whose padding is not zero but whose root hash covers it (as a
+ * signer could make one): the hashes all match, only the padding rule
+ * refuses it, in the full check and in the view alike. */
+static void test_signed_nonzero_padding(void)
+{
+	Fixture f;
+	g_autoptr(GError) error = NULL;
+	g_autoptr(RotaView) file = NULL, v = NULL;
+	g_autoptr(GChecksum) sum = g_checksum_new(G_CHECKSUM_SHA256);
+	g_autofree gchar *raw = NULL;
+	guint8 root[32], buf[4096];
+	gsize root_len = sizeof(root), len = 0;
+
+	fixture_make(&f, 100); /* 100 digests: one level-0 block, the root hashes it */
+	g_assert_cmpuint(f.tree_size, ==, 4096);
+	flip_byte(f.path, f.data_size + 4095); /* past the 100 * 32 bytes of digests */
+	g_assert_true(g_file_get_contents(f.path, &raw, &len, NULL));
+	g_assert_cmpuint(len, ==, f.data_size + 4096);
+	g_checksum_update(sum, salt, 32);
+	g_checksum_update(sum, (const guchar *)raw + f.data_size, 4096);
+	g_checksum_get_digest(sum, root, &root_len);
+
+	file = rota_file_view_new(f.path, &error);
+	g_assert_no_error(error);
+	g_assert_false(rota_verity_check_all(file, f.data_size, f.tree_size, salt, root, 1, &error));
+	g_assert_error(error, ROTA_ERROR, ROTA_ERROR_CORRUPT);
+	g_assert_nonnull(strstr(error->message, "non-zero padding"));
+	g_clear_error(&error);
+
+	v = rota_verity_view_new(file, f.data_size, f.tree_size, salt, root, &error);
+	g_assert_nonnull(v);
+	g_assert_false(rota_view_read_at(v, 0, buf, sizeof(buf), &error));
+	g_assert_error(error, ROTA_ERROR, ROTA_ERROR_CORRUPT);
+	g_assert_nonnull(strstr(error->message, "non-zero padding"));
+	fixture_clear(&f);
+}
+
 static void test_single_block(void)
 {
 	Fixture f;
@@ -551,6 +588,7 @@ int main(int argc, char **argv)
 	g_test_add_data_func("/verity/veritysetup/16513", GSIZE_TO_POINTER(16513), compare_with_veritysetup);
 	g_test_add_func("/verity/check-all", test_check_all);
 	g_test_add_func("/verity/view", test_view_reads);
+	g_test_add_func("/verity/signed-nonzero-padding", test_signed_nonzero_padding);
 	g_test_add_func("/verity/single-block", test_single_block);
 	g_test_add_data_func("/verity/mapped", GINT_TO_POINTER(TRUE), test_map_and_pread);
 	g_test_add_data_func("/verity/pread", GINT_TO_POINTER(FALSE), test_map_and_pread);
