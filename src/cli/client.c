@@ -302,6 +302,22 @@ static GVariant *get_properties(GDBusProxy *proxy, GError **error)
 	return reply ? g_variant_get_child_value(reply, 0) : NULL;
 }
 
+/* GetArtifactStatus's list, or NULL when the service has no repository
+ * (or, like RAUC 1.8, no such method): status then shows no artifact part. */
+static GVariant *get_artifact_status(GDBusProxy *proxy)
+{
+	g_autoptr(GVariant) reply = g_dbus_proxy_call_sync(proxy, "GetArtifactStatus", NULL, G_DBUS_CALL_FLAGS_NONE, -1,
+							   NULL, NULL);
+	GVariant *repos;
+
+	if (!reply || !g_variant_is_of_type(reply, G_VARIANT_TYPE("(aa{sv})")))
+		return NULL;
+	repos = g_variant_get_child_value(reply, 0);
+	if (g_variant_n_children(repos) == 0)
+		g_clear_pointer(&repos, g_variant_unref);
+	return repos;
+}
+
 RotaStatusReport *rota_client_status_report(GDBusProxy *proxy, GError **error)
 {
 	g_autofree gchar *primary = get_primary(proxy);
@@ -309,6 +325,7 @@ RotaStatusReport *rota_client_status_report(GDBusProxy *proxy, GError **error)
 	g_autoptr(GVariant) properties = get_properties(proxy, &local);
 	g_autoptr(GVariant) reply = NULL;
 	g_autoptr(GVariant) slots = NULL;
+	RotaStatusReport *report;
 
 	if (properties)
 		reply = g_dbus_proxy_call_sync(proxy, "GetSlotStatus", NULL, G_DBUS_CALL_FLAGS_NONE, -1, NULL, &local);
@@ -318,5 +335,7 @@ RotaStatusReport *rota_client_status_report(GDBusProxy *proxy, GError **error)
 		return NULL;
 	}
 	slots = g_variant_get_child_value(reply, 0);
-	return rota_dbus_status_report(slots, properties, primary);
+	report = rota_dbus_status_report(slots, properties, primary);
+	report->artifacts = get_artifact_status(proxy);
+	return report;
 }

@@ -7,14 +7,16 @@
 
 #include "common/semver.h"
 #include "install/adaptive.h"
+#include "install/artifacts.h"
 #include "install/slot_boot.h"
 #include "install/slot_writer.h"
 #include "system/info_headers.h"
 
 typedef struct {
 	RotaImage *image;
-	RotaSlot *slot;
+	RotaSlot *slot;                /* NULL for an artifact */
 	RotaWriterKind kind;
+	RotaArtifactRepoState *repo;   /* artifacts: the repository it goes to */
 } Plan;
 
 typedef struct {
@@ -25,6 +27,7 @@ typedef struct {
 	RotaHookEnv hooks;
 	GHashTable *target_group;
 	GArray *plans; /* Plan */
+	GHashTable *repos; /* repo name -> RotaArtifactRepoState*, scanned and pruned before planning */
 	gboolean rejected;
 } Install;
 
@@ -44,6 +47,13 @@ static void say(Install *in, const gchar *format, ...)
 }
 
 /* ---- checks ---- */
+
+/* Ends the current progress step and passes ok through. */
+static gboolean step(Install *in, gboolean ok)
+{
+	rota_progress_end(in->progress, ok);
+	return ok;
+}
 
 static gboolean check_bundle_policy(Install *in, GError **error)
 {
@@ -139,18 +149,25 @@ static RotaImage *pick_image(Install *in, const gchar *sclass, GError **error)
 	return fallback;
 }
 
-static gboolean check_plan(Install *in, const Plan *p, GError **error)
+static gboolean check_image_in_bundle(Install *in, const RotaImage *img, GError **error)
 {
 	RotaSquashfs *sqfs;
 	guint64 size;
 
-	if (p->image->filename) {
-		sqfs = rota_bundle_get_squashfs(in->bundle, error);
-		if (!sqfs || !rota_squashfs_file_size(sqfs, p->image->filename, &size, error)) {
-			g_prefix_error(error, "Source image '%s' not found in bundle: ", p->image->filename);
-			return FALSE;
-		}
+	if (!img->filename)
+		return TRUE;
+	sqfs = rota_bundle_get_squashfs(in->bundle, error);
+	if (!sqfs || !rota_squashfs_file_size(sqfs, img->filename, &size, error)) {
+		g_prefix_error(error, "Source image '%s' not found in bundle: ", img->filename);
+		return FALSE;
 	}
+	return TRUE;
+}
+
+static gboolean check_plan(Install *in, const Plan *p, GError **error)
+{
+	if (!check_image_in_bundle(in, p->image, error))
+		return FALSE;
 	if (!g_file_test(p->slot->device, G_FILE_TEST_EXISTS)) {
 		g_set_error(error, ROTA_ERROR, ROTA_ERROR_IO, "Destination device '%s' for slot '%s' not found", p->slot->device,
 			    p->slot->name);
@@ -184,7 +201,7 @@ static gboolean check_one_boot_slot(Install *in, GError **error)
 
 	for (guint i = 0; i < in->plans->len; i++) {
 		RotaSlot *s = g_array_index(in->plans, Plan, i).slot;
-		if (s->parent || !s->bootname)
+		if (!s || s->parent || !s->bootname)
 			continue;
 		if (first) {
 			g_set_error(error, ROTA_ERROR, ROTA_ERROR_INVALID,
@@ -197,19 +214,74 @@ static gboolean check_one_boot_slot(Install *in, GError **error)
 	return TRUE;
 }
 
+/* Every configured repository is read and pruned before planning
+ * (install-and-runtime.md §2 step 15, §9.2). */
+static gboolean prepare_repos(Install *in, GError **error)
+{
+	const RotaConfig *c = in->ctx->config;
+
+	in->repos = g_hash_table_new_full(g_str_hash, g_str_equal, NULL,
+					  (GDestroyNotify)rota_artifact_repo_state_free);
+	for (guint i = 0; i < c->artifact_repos->len; i++) {
+		RotaArtifactRepo *repo = c->artifact_repos->pdata[i];
+		RotaArtifactRepoState *st = rota_artifact_repo_scan(repo, error);
+		if (!st)
+			return FALSE;
+		g_hash_table_insert(in->repos, repo->name, st);
+		if (!rota_artifact_repo_prune(st, error))
+			return FALSE;
+	}
+	return TRUE;
+}
+
+/* An image for [image.<repo>/<name>]. Variants of artifact images are
+ * reserved (manifest.md): only the image without a variant is installed. */
+static gboolean plan_artifact(Install *in, RotaImage *img, GHashTable *seen, GError **error)
+{
+	g_autofree gchar *key = g_strdup_printf("%s/%s", img->slotclass, img->artifact);
+	RotaArtifactRepoState *repo = g_hash_table_lookup(in->repos, img->slotclass);
+	Plan p = {.image = img, .repo = repo};
+
+	if (!repo) {
+		g_set_error(error, ROTA_ERROR, ROTA_ERROR_INVALID, "No target repo '%s' for artifact image '%s' found",
+			    img->slotclass, img->artifact);
+		return FALSE;
+	}
+	if (img->variant || g_hash_table_contains(seen, key))
+		return TRUE;
+	if (!img->filename || !img->sha256) {
+		g_set_error(error, ROTA_ERROR, ROTA_ERROR_INVALID, "Artifact image '%s' has no file", key);
+		return FALSE;
+	}
+	if (g_str_equal(repo->config->type, "trees") && g_strcmp0(rota_image_get_type(img, NULL), "tar") != 0) {
+		g_set_error(error, ROTA_ERROR, ROTA_ERROR_INVALID,
+			    "Artifact image '%s' (%s) for repo '%s' of type 'trees' must be a tar archive", key, img->filename,
+			    img->slotclass);
+		return FALSE;
+	}
+	if (!check_image_in_bundle(in, img, error))
+		return FALSE;
+	g_hash_table_add(seen, g_steal_pointer(&key));
+	g_array_append_val(in->plans, p);
+	return TRUE;
+}
+
 static gboolean make_plans(Install *in, GError **error)
 {
 	const RotaManifest *m = in->bundle->manifest;
 	g_autoptr(GHashTable) seen = g_hash_table_new(g_str_hash, g_str_equal);
+	g_autoptr(GHashTable) seen_artifacts = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
 
 	in->plans = g_array_new(FALSE, TRUE, sizeof(Plan));
+	if (!prepare_repos(in, error))
+		return FALSE;
 	for (guint i = 0; i < m->images->len; i++) {
 		RotaImage *img = m->images->pdata[i];
 		Plan p = {0};
 		if (img->artifact) {
-			g_set_error(error, ROTA_ERROR, ROTA_ERROR_INVALID, "artifact images are not supported by rota yet (%s/%s)",
-				    img->slotclass, img->artifact);
-			return FALSE;
+			if (!plan_artifact(in, img, seen_artifacts, error))
+				return FALSE;
+			continue;
 		}
 		if (!g_hash_table_add(seen, img->slotclass))
 			continue;
@@ -243,7 +315,7 @@ static RotaSlot *boot_mark_slot(Install *in)
 {
 	for (guint i = 0; i < in->plans->len; i++) {
 		RotaSlot *s = g_array_index(in->plans, Plan, i).slot;
-		if (!s->parent && s->bootname)
+		if (s && !s->parent && s->bootname)
 			return s;
 	}
 	return NULL;
@@ -360,6 +432,70 @@ static gboolean update_slot(Install *in, const Plan *p, GError **error)
 	return TRUE;
 }
 
+/* ---- updating artifacts (§9) ---- */
+
+/* Writes the plan's instance unless the repository holds it already; the
+ * links change only in commit_artifacts, after every plan succeeded. */
+static gboolean update_artifact(Install *in, const Plan *p, GError **error)
+{
+	const gchar *repo = p->repo->config->name;
+	g_autofree gchar *check = g_strdup_printf("Checking repo '%s'", repo);
+	g_autofree gchar *copy = g_strdup_printf("Copying artifact image to repo '%s'", repo);
+	g_autofree gchar *reuse = g_strdup_printf("Reusing artifact image in repo '%s'", repo);
+	g_autoptr(RotaView) src = NULL;
+	RotaSquashfs *sqfs;
+	gboolean ok;
+
+	rota_progress_begin(in->progress, check, 1, 1);
+	rota_progress_end(in->progress, TRUE);
+	say(in, "Updating artifact '%s' in repo '%s'", p->image->artifact, repo);
+	if (rota_artifact_repo_has_instance(p->repo, p->image->artifact, p->image->sha256)) {
+		rota_progress_begin(in->progress, reuse, 9, 1);
+		return step(in, TRUE);
+	}
+	rota_progress_begin(in->progress, copy, 9, 1);
+	sqfs = rota_bundle_get_squashfs(in->bundle, error);
+	src = sqfs ? rota_squashfs_file_view_new(sqfs, p->image->filename, error) : NULL;
+	ok = src && rota_artifact_repo_add_instance(p->repo, p->image->artifact, p->image->sha256, src, in->progress,
+						    error);
+	return step(in, ok);
+}
+
+/* Per repository the bundle has artifacts for: exactly the bundle's
+ * artifacts become active (others in it are deactivated); then every
+ * repository is pruned. */
+static gboolean commit_artifacts(Install *in, GError **error)
+{
+	g_autoptr(GHashTable) active = g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL,
+							     (GDestroyNotify)g_hash_table_unref);
+	GHashTableIter it;
+	gpointer repo, names;
+
+	for (guint i = 0; i < in->plans->len; i++) {
+		Plan *p = &g_array_index(in->plans, Plan, i);
+		GHashTable *set;
+		if (!p->repo)
+			continue;
+		set = g_hash_table_lookup(active, p->repo);
+		if (!set) {
+			set = g_hash_table_new(g_str_hash, g_str_equal);
+			g_hash_table_insert(active, p->repo, set);
+		}
+		g_hash_table_insert(set, p->image->artifact, p->image->sha256);
+	}
+	g_hash_table_iter_init(&it, active);
+	while (g_hash_table_iter_next(&it, &repo, &names)) {
+		if (!rota_artifact_repo_commit(repo, names, error))
+			return FALSE;
+	}
+	g_hash_table_iter_init(&it, in->repos);
+	while (g_hash_table_iter_next(&it, NULL, &repo)) {
+		if (!rota_artifact_repo_prune(repo, error))
+			return FALSE;
+	}
+	return TRUE;
+}
+
 static gboolean update_slots(Install *in, GError **error)
 {
 	RotaSlot *mark = boot_mark_slot(in);
@@ -370,10 +506,17 @@ static gboolean update_slots(Install *in, GError **error)
 		return FALSE;
 	}
 	rota_progress_begin(in->progress, "Updating slots", 6, 10 * in->plans->len);
-	for (guint i = 0; i < in->plans->len && ok; i++)
-		ok = update_slot(in, &g_array_index(in->plans, Plan, i), error);
+	/* Slots first, then artifacts (§2 step 18). */
+	for (guint i = 0; i < in->plans->len && ok; i++) {
+		Plan *p = &g_array_index(in->plans, Plan, i);
+		ok = p->repo || update_slot(in, p, error);
+	}
+	for (guint i = 0; i < in->plans->len && ok; i++) {
+		Plan *p = &g_array_index(in->plans, Plan, i);
+		ok = !p->repo || update_artifact(in, p, error);
+	}
 	rota_progress_end(in->progress, ok);
-	if (!ok)
+	if (!ok || !commit_artifacts(in, error))
 		return FALSE;
 	if (mark && in->ctx->config->activate_installed && !rota_context_activate(in->ctx, mark, error))
 		return FALSE;
@@ -381,13 +524,6 @@ static gboolean update_slots(Install *in, GError **error)
 }
 
 /* ---- the sequence ---- */
-
-/* Ends the current progress step and passes ok through. */
-static gboolean step(Install *in, gboolean ok)
-{
-	rota_progress_end(in->progress, ok);
-	return ok;
-}
 
 static gboolean append_shell_args(GPtrArray *argv, const gchar *args, GError **error)
 {
@@ -503,6 +639,8 @@ gboolean rota_install(RotaContext *ctx, const gchar *path, const RotaInstallArgs
 		g_array_unref(in.plans);
 	if (in.target_group)
 		g_hash_table_unref(in.target_group);
+	if (in.repos)
+		g_hash_table_unref(in.repos);
 	if (in.bundle && args->http_stats)
 		rota_bundle_get_http_stats(in.bundle, args->http_stats);
 	rota_bundle_free(in.bundle);

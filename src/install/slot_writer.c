@@ -875,10 +875,8 @@ static gboolean extract_entries(struct archive *in, const gchar *mount_point, GE
 	return ok;
 }
 
-/* Extracts the tar (any compression libarchive knows) below dest and
- * checks that the archive's bytes match sha256. */
-static gboolean extract_tar(RotaView *src, const gchar *dest, const gchar *sha256, RotaProgress *progress,
-			    GError **error)
+gboolean rota_writer_extract_tar(RotaView *src, const gchar *dest, const gchar *sha256, RotaProgress *progress,
+				 GError **error)
 {
 	TarSource t = {.src = src, .buf = g_malloc(COPY_CHUNK), .md = EVP_MD_CTX_new(), .progress = progress};
 	struct archive *in = archive_read_new();
@@ -978,7 +976,7 @@ static gboolean run_tar(RotaWriteJob *job, RotaView *src, GError **error)
 	mp = rota_mount_slot(config, job->slot, error);
 	if (!mp)
 		return FALSE;
-	ok = extract_tar(src, mp, job->image->sha256, job->progress, error) &&
+	ok = rota_writer_extract_tar(src, mp, job->image->sha256, job->progress, error) &&
 	     run_hook(job, "post-install", "slot-post-install", mp, error);
 	if (!rota_umount_slot(mp, ok ? error : &local))
 		ok = FALSE;
@@ -1039,7 +1037,7 @@ gboolean rota_writer_write_file(const RotaConfig *config, RotaSlot *slot, const 
 			g_autofree gchar *mp = NULL;
 			g_autoptr(GError) local = NULL;
 			ok = make_filesystem(slot, error) && (mp = rota_mount_slot(config, slot, error)) &&
-			     extract_tar(src, mp, NULL, NULL, error);
+			     rota_writer_extract_tar(src, mp, NULL, NULL, error);
 			if (mp && !rota_umount_slot(mp, ok ? error : &local))
 				ok = FALSE;
 		} else if (kind == ROTA_WRITER_RAW || kind == ROTA_WRITER_FS) {

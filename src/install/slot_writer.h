@@ -49,6 +49,11 @@ gboolean rota_writer_copy_range(RotaView *src, RotaSlot *slot, guint64 offset, c
 gboolean rota_writer_verify_range(const RotaSlot *slot, guint64 offset, guint64 size, const gchar *sha256,
 				  GError **error);
 
+/* Extracts the tar archive src (any compression libarchive knows) below
+ * dest and checks that the archive's bytes match sha256. */
+gboolean rota_writer_extract_tar(RotaView *src, const gchar *dest, const gchar *sha256, RotaProgress *progress,
+				 GError **error);
+
 /* Writes an image file from disk into a slot (write-slot): raw, tar, or a
  * boot region. */
 gboolean rota_writer_write_file(const RotaConfig *config, RotaSlot *slot, const gchar *image_path, const gchar *type,

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "common/error.h"
+#include "install/artifacts.h"
 #include "install/install.h"
 #include "install/hooks.h"
 #include "rota-resources.h"
@@ -437,11 +438,9 @@ static GVariant *call_get_slot_status(Service *svc, GVariant *params G_GNUC_UNUS
 	return g_variant_new("(@a(sa{sv}))", rota_dbus_slot_status(report));
 }
 
-static GVariant *call_get_artifact_status(Service *svc G_GNUC_UNUSED, GVariant *params G_GNUC_UNUSED,
-					  GError **error G_GNUC_UNUSED)
+static GVariant *call_get_artifact_status(Service *svc, GVariant *params G_GNUC_UNUSED, GError **error G_GNUC_UNUSED)
 {
-	/* rota has no artifact repositories yet: always an empty list. */
-	return g_variant_new("(@aa{sv})", g_variant_new_array(G_VARIANT_TYPE_VARDICT, NULL, 0));
+	return g_variant_new("(@aa{sv})", rota_artifact_repos_status(svc->ctx->config));
 }
 
 static GVariant *call_get_primary(Service *svc, GVariant *params G_GNUC_UNUSED, GError **error)

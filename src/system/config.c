@@ -36,6 +36,15 @@ static void slot_free(RotaSlot *s)
 	g_free(s);
 }
 
+static void artifact_repo_free(RotaArtifactRepo *a)
+{
+	g_free(a->name);
+	g_free(a->path);
+	g_free(a->type);
+	g_free(a->description);
+	g_free(a);
+}
+
 void rota_config_free(RotaConfig *c)
 {
 	if (!c)
@@ -67,6 +76,8 @@ void rota_config_free(RotaConfig *c)
 	g_free(c->custom_bootloader_backend);
 	if (c->slots)
 		g_ptr_array_unref(c->slots);
+	if (c->artifact_repos)
+		g_ptr_array_unref(c->artifact_repos);
 	g_free(c);
 }
 
@@ -76,6 +87,16 @@ RotaSlot *rota_config_find_slot(const RotaConfig *c, const gchar *name)
 		RotaSlot *s = c->slots->pdata[i];
 		if (g_strcmp0(s->name, name) == 0)
 			return s;
+	}
+	return NULL;
+}
+
+RotaArtifactRepo *rota_config_find_artifact_repo(const RotaConfig *c, const gchar *name)
+{
+	for (guint i = 0; i < c->artifact_repos->len; i++) {
+		RotaArtifactRepo *a = c->artifact_repos->pdata[i];
+		if (g_strcmp0(a->name, name) == 0)
+			return a;
 	}
 	return NULL;
 }
@@ -558,6 +579,66 @@ static gboolean parse_slot(Reader *r, RotaConfig *c, const gchar *group, GError 
 	return TRUE;
 }
 
+static gboolean parse_artifact_repo(Reader *r, RotaConfig *c, const gchar *group, GError **error)
+{
+	static const gchar *const types[] = {"files", "trees", NULL};
+	g_auto(GStrv) parts = g_strsplit(group, ".", -1);
+	g_autofree gchar *parent = NULL;
+	RotaArtifactRepo *a;
+
+	if (g_strv_length(parts) != 2 || !*parts[1]) {
+		g_set_error(error, ROTA_ERROR, ROTA_ERROR_INVALID, "%s: Invalid artifacts repo format: [%s]", r->path, group);
+		return FALSE;
+	}
+	a = g_new0(RotaArtifactRepo, 1);
+	g_ptr_array_add(c->artifact_repos, a);
+	a->name = g_strdup(parts[1]);
+	a->path = take_path(r, group, "path");
+	if (!a->path) {
+		invalid(error, r, group, "path", "missing (required)");
+		return FALSE;
+	}
+	a->type = take_str(r, group, "type");
+	if (!a->type) {
+		invalid(error, r, group, "type", "missing (required)");
+		return FALSE;
+	}
+	if (!g_strv_contains(types, a->type)) {
+		/* composefs repos need RAUC's composefs build; rota has none. */
+		g_autofree gchar *what = g_strdup_printf("Unsupported artifacts repo type '%s' for repo %s selected in system config",
+							 a->type, a->name);
+		invalid(error, r, group, "type", what);
+		return FALSE;
+	}
+	a->description = take_str(r, group, "description");
+	parent = take_str(r, group, "parent-class");
+	if (parent) {
+		invalid(error, r, group, "parent-class", "Parent slot classes are not yet supported for artifact repos");
+		return FALSE;
+	}
+	warn_leftovers(r, group);
+	return TRUE;
+}
+
+/* A repo shares the image namespace ([image.<name>/<artifact>]) with the
+ * slot classes ([image.<class>]): one name cannot be both. */
+static gboolean check_artifact_repo_names(Reader *r, RotaConfig *c, GError **error)
+{
+	for (guint i = 0; i < c->artifact_repos->len; i++) {
+		RotaArtifactRepo *a = c->artifact_repos->pdata[i];
+		g_autofree gchar *group = g_strdup_printf("artifacts.%s", a->name);
+		for (guint j = 0; j < c->slots->len; j++) {
+			RotaSlot *s = c->slots->pdata[j];
+			if (g_str_equal(s->sclass, a->name)) {
+				g_autofree gchar *what = g_strdup_printf("Repo name '%s' is already used as a slot class", a->name);
+				invalid(error, r, group, "name", what);
+				return FALSE;
+			}
+		}
+	}
+	return TRUE;
+}
+
 /* Parents are flattened to the root parent; bootnames unique, not on children. */
 static gboolean link_slots(Reader *r, RotaConfig *c, GError **error)
 {
@@ -602,6 +683,7 @@ static RotaConfig *config_new(void)
 {
 	RotaConfig *c = g_new0(RotaConfig, 1);
 	c->slots = g_ptr_array_new_with_free_func((GDestroyNotify)slot_free);
+	c->artifact_repos = g_ptr_array_new_with_free_func((GDestroyNotify)artifact_repo_free);
 	return c;
 }
 
@@ -639,11 +721,14 @@ RotaConfig *rota_config_load(const gchar *path, GError **error)
 		if (g_str_has_prefix(*g, "slot.")) {
 			if (!parse_slot(&r, c, *g, error))
 				return NULL;
+		} else if (g_str_has_prefix(*g, "artifacts.")) {
+			if (!parse_artifact_repo(&r, c, *g, error))
+				return NULL;
 		} else {
 			g_warning("%s: unknown section [%s] ignored", path, *g);
 		}
 	}
-	if (!link_slots(&r, c, error))
+	if (!link_slots(&r, c, error) || !check_artifact_repo_names(&r, c, error))
 		return NULL;
 	return g_steal_pointer(&c);
 }

@@ -1,5 +1,6 @@
 /* config.h — system.conf (system-conf.md): [system], [keyring],
- * [streaming], [encryption], [handlers], [slot.<class>.<n>]. Loading
+ * [streaming], [encryption], [handlers], [slot.<class>.<n>],
+ * [artifacts.<repo>]. Loading
  * validates every value; unknown keys and sections only warn, so a config
  * written for a newer RAUC still loads. */
 #pragma once
@@ -39,6 +40,15 @@ struct _RotaSlot {
 };
 
 const gchar *rota_slot_state_name(RotaSlotState state);
+
+/* [artifacts.<repo>] (system-conf.md §9a): a directory of file-based
+ * artifacts, installed beside the slots (install/artifacts.c). */
+typedef struct {
+	gchar *name;
+	gchar *path;        /* resolved against the config's directory */
+	gchar *type;        /* files | trees */
+	gchar *description;
+} RotaArtifactRepo;
 
 typedef struct {
 	gchar *path;
@@ -82,6 +92,7 @@ typedef struct {
 	gchar *custom_bootloader_backend;
 
 	GPtrArray *slots;           /* RotaSlot*, in config order */
+	GPtrArray *artifact_repos;  /* RotaArtifactRepo*, in config order */
 } RotaConfig;
 
 void rota_config_free(RotaConfig *config);
@@ -94,6 +105,7 @@ RotaConfig *rota_config_load(const gchar *path, GError **error);
 RotaConfig *rota_config_new_default(void);
 
 RotaSlot *rota_config_find_slot(const RotaConfig *config, const gchar *name);
+RotaArtifactRepo *rota_config_find_artifact_repo(const RotaConfig *config, const gchar *name);
 
 /* The system's variant (system-conf.md [system] variant-*): variant-name,
  * or the content of variant-file / the devicetree compatible (trailing

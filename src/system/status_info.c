@@ -7,6 +7,7 @@
 #include "common/error.h"
 #include "common/json.h"
 #include "common/util.h"
+#include "install/artifacts.h"
 
 /* ---- the report ---- */
 
@@ -46,6 +47,8 @@ void rota_status_report_free(RotaStatusReport *report)
 	g_free(report->bootname);
 	g_free(report->primary);
 	g_ptr_array_unref(report->slots);
+	if (report->artifacts)
+		g_variant_unref(report->artifacts);
 	g_free(report);
 }
 
@@ -116,6 +119,8 @@ RotaStatusReport *rota_status_report_from_context(RotaContext *ctx)
 	report->bootname = g_strdup(ctx->bootname);
 	for (guint i = 0; i < ctx->config->slots->len; i++)
 		add_context_slot(report, ctx, ctx->config->slots->pdata[i]);
+	if (ctx->config->artifact_repos->len)
+		report->artifacts = g_variant_ref_sink(rota_artifact_repos_status(ctx->config));
 	return report;
 }
 
@@ -196,6 +201,107 @@ static void readable_slot(GString *out, const RotaStatusSlot *s, const RotaStatu
 		readable_detail(out, &s->status);
 }
 
+/* ---- artifact repositories (GetArtifactStatus's aa{sv}) ---- */
+
+static void shell_var(GString *out, const gchar *name, guint n, const gchar *value);
+
+typedef struct {
+	const gchar *name, *path, *type, *description;
+	GVariant *artifacts; /* aa{sv}: name, instances */
+} RepoView;
+
+static void repo_view(GVariant *repo, RepoView *v)
+{
+	*v = (RepoView){0};
+	g_variant_lookup(repo, "name", "&s", &v->name);
+	g_variant_lookup(repo, "path", "&s", &v->path);
+	g_variant_lookup(repo, "type", "&s", &v->type);
+	g_variant_lookup(repo, "description", "&s", &v->description);
+	v->artifacts = g_variant_lookup_value(repo, "artifacts", G_VARIANT_TYPE("aa{sv}"));
+}
+
+/* An instance is active when something references it ("" without parent classes). */
+static gboolean instance_active(GVariant *instance)
+{
+	g_autoptr(GVariant) refs = g_variant_lookup_value(instance, "references", G_VARIANT_TYPE_STRING_ARRAY);
+	return refs && g_variant_n_children(refs) > 0;
+}
+
+static const gchar *lookup_str(GVariant *dict, const gchar *key)
+{
+	const gchar *v = NULL;
+	g_variant_lookup(dict, key, "&s", &v);
+	return v;
+}
+
+static void readable_artifacts(GString *out, GVariant *repos)
+{
+	g_string_append(out, "=== Artifact Repo States ===\n");
+	for (gsize i = 0; i < g_variant_n_children(repos); i++) {
+		g_autoptr(GVariant) repo = g_variant_get_child_value(repos, i);
+		RepoView v;
+		repo_view(repo, &v);
+		g_string_append_printf(out, "[%s] (%s)\n  type: %s\n", v.name, v.path, v.type);
+		if (v.description)
+			g_string_append_printf(out, "  description: %s\n", v.description);
+		g_string_append(out, v.artifacts && g_variant_n_children(v.artifacts) ? "  artifacts:\n" : "  artifacts: (none)\n");
+		for (gsize a = 0; v.artifacts && a < g_variant_n_children(v.artifacts); a++) {
+			g_autoptr(GVariant) art = g_variant_get_child_value(v.artifacts, a);
+			g_autoptr(GVariant) insts = g_variant_lookup_value(art, "instances", G_VARIANT_TYPE("aa{sv}"));
+			g_string_append_printf(out, "    [%s]\n", lookup_str(art, "name"));
+			for (gsize k = 0; insts && k < g_variant_n_children(insts); k++) {
+				g_autoptr(GVariant) inst = g_variant_get_child_value(insts, k);
+				g_string_append_printf(out, "      checksum: %s\n        %s\n", lookup_str(inst, "checksum"),
+						       instance_active(inst) ? "active" : "inactive");
+			}
+		}
+		g_clear_pointer(&v.artifacts, g_variant_unref);
+	}
+	g_string_append(out, "\n");
+}
+
+static void shell_artifacts(GString *out, GVariant *repos)
+{
+	g_autoptr(GString) repo_numbers = g_string_new(NULL);
+	gsize n = repos ? g_variant_n_children(repos) : 0;
+
+	for (gsize r = 0; r < n; r++) {
+		g_autoptr(GVariant) repo = g_variant_get_child_value(repos, r);
+		g_autofree gchar *rn = g_strdup_printf("%" G_GSIZE_FORMAT, r + 1);
+		g_autoptr(GString) art_numbers = g_string_new(NULL);
+		RepoView v;
+		repo_view(repo, &v);
+		g_string_append_printf(repo_numbers, "%s%s", r ? " " : "", rn);
+		shell_var(out, "RAUC_REPO_NAME", (guint)(r + 1), v.name);
+		shell_var(out, "RAUC_REPO_PATH", (guint)(r + 1), v.path);
+		shell_var(out, "RAUC_REPO_TYPE", (guint)(r + 1), v.type);
+		shell_var(out, "RAUC_REPO_PARENT_CLASS", (guint)(r + 1), NULL);
+		for (gsize a = 0; v.artifacts && a < g_variant_n_children(v.artifacts); a++) {
+			g_autoptr(GVariant) art = g_variant_get_child_value(v.artifacts, a);
+			g_autoptr(GVariant) insts = g_variant_lookup_value(art, "instances", G_VARIANT_TYPE("aa{sv}"));
+			g_autoptr(GString) inst_numbers = g_string_new(NULL);
+			g_autofree gchar *an = g_strdup_printf("%s_%" G_GSIZE_FORMAT, rn, a + 1);
+			g_autofree gchar *name_var = g_strdup_printf("RAUC_REPO_ARTIFACT_NAME_%s", an);
+			g_string_append_printf(art_numbers, "%s%" G_GSIZE_FORMAT, a ? " " : "", a + 1);
+			shell_var(out, name_var, 0, lookup_str(art, "name"));
+			for (gsize k = 0; insts && k < g_variant_n_children(insts); k++) {
+				g_autoptr(GVariant) inst = g_variant_get_child_value(insts, k);
+				g_autofree gchar *sum = g_strdup_printf("RAUC_REPO_ARTIFACT_INSTANCE_CHECKSUM_%s", an);
+				g_autofree gchar *act = g_strdup_printf("RAUC_REPO_ARTIFACT_INSTANCE_ACTIVE_%s", an);
+				g_string_append_printf(inst_numbers, "%s%" G_GSIZE_FORMAT, k ? " " : "", k + 1);
+				shell_var(out, sum, (guint)(k + 1), lookup_str(inst, "checksum"));
+				shell_var(out, act, (guint)(k + 1), instance_active(inst) ? "1" : "0");
+			}
+			g_autofree gchar *insts_var = g_strdup_printf("RAUC_REPO_ARTIFACT_INSTANCES_%s", an);
+			shell_var(out, insts_var, 0, inst_numbers->str);
+		}
+		g_autofree gchar *arts_var = g_strdup_printf("RAUC_REPO_ARTIFACTS_%s", rn);
+		shell_var(out, arts_var, 0, art_numbers->str);
+		g_clear_pointer(&v.artifacts, g_variant_unref);
+	}
+	shell_var(out, "RAUC_REPOS", 0, repo_numbers->str);
+}
+
 static gchar *format_readable(const RotaStatusReport *r, gboolean detailed)
 {
 	GString *out = g_string_new(NULL);
@@ -222,6 +328,8 @@ static gchar *format_readable(const RotaStatusReport *r, gboolean detailed)
 		}
 		g_string_append(out, "\n");
 	}
+	if (r->artifacts)
+		readable_artifacts(out, r->artifacts);
 	return g_string_free(out, FALSE);
 }
 
@@ -289,6 +397,8 @@ static gchar *format_shell(const RotaStatusReport *r, gboolean detailed)
 		if (detailed)
 			shell_detail(out, n, &s->status);
 	}
+	if (r->artifacts)
+		shell_artifacts(out, r->artifacts);
 	return g_string_free(out, FALSE);
 }
 
@@ -378,6 +488,10 @@ static gchar *format_json(const RotaStatusReport *r, gboolean pretty, gboolean d
 	for (guint i = 0; i < r->slots->len; i++)
 		json_slot(jb, r->slots->pdata[i], detailed);
 	json_builder_end_array(jb);
+	if (r->artifacts) {
+		json_builder_set_member_name(jb, "artifact-repositories");
+		json_builder_add_value(jb, json_gvariant_serialize(r->artifacts));
+	}
 	json_builder_end_object(jb);
 	return rota_json_to_string(jb, pretty);
 }

@@ -29,6 +29,7 @@ typedef struct {
 	gchar *bootname;     /* the detected boot name string */
 	gchar *primary;      /* the primary slot's name; NULL if unknown */
 	GPtrArray *slots;    /* RotaStatusSlot, in config order */
+	GVariant *artifacts; /* GetArtifactStatus's aa{sv}; NULL when no repository is configured */
 } RotaStatusReport;
 
 RotaStatusReport *rota_status_report_new(void);

@@ -997,3 +997,35 @@ def test_statistics_of_a_streamed_adaptive_install(service, system, recorder, ma
     assert img["chunks"] == len(new) // 4096
     assert img["from-active"] == 200 * 1024 // 4096
     assert img["from-bundle"] == 56 * 1024 // 4096
+
+
+def test_artifacts_through_the_service(system, bus, maker, tmp_path):
+    """An artifact installed through the service shows in GetArtifactStatus
+    and in `rota status` as a client (both read from the service)."""
+    import hashlib as _h
+    import json as _json
+    import random as _r
+    repo = tmp_path / "repo-apps"
+    repo.mkdir()
+    system.write_conf(sections=f"[artifacts.apps]\npath={repo}\ntype=files\ndescription=Apps\n")
+    app = _r.Random(5).randbytes(16384)
+    b = maker({"apps/hello": ("hello.bin", app)})
+    svc = Service(system, bus, tmp_path / "service.log")
+    try:
+        p = rota_client(system, bus, "install", str(b))
+        assert p.returncode == 0, p.stderr
+        digest = _h.sha256(app).hexdigest()
+        assert os.readlink(repo / "hello") == f".artifact-hello-{digest}"
+        repos = svc.iface.GetArtifactStatus()
+        assert len(repos) == 1
+        r = repos[0]
+        assert (str(r["name"]), str(r["type"]), str(r["path"]), str(r["description"])) == ("apps", "files", str(repo), "Apps")
+        [art] = r["artifacts"]
+        assert str(art["name"]) == "hello"
+        assert [(str(i["checksum"]), [str(x) for x in i["references"]]) for i in art["instances"]] == [(digest, [""])]
+        out = rota_client(system, bus, "status").stdout
+        assert "=== Artifact Repo States ===" in out and f"checksum: {digest}" in out
+        j = _json.loads(rota_client(system, bus, "status", "--output-format=json").stdout)
+        assert j["artifact-repositories"][0]["artifacts"][0]["instances"][0]["checksum"] == digest
+    finally:
+        svc.stop()

@@ -805,10 +805,33 @@ static void test_unknown_section_warns(Fixture *f, gconstpointer data)
 
 	(void)data;
 	g_test_expect_message("rota", G_LOG_LEVEL_WARNING, "*unknown section [casync]*");
-	g_test_expect_message("rota", G_LOG_LEVEL_WARNING, "*unknown section [artifacts.foo]*");
-	c = load_ok(f, MINIMAL "[casync]\nstorepath=/x\n[artifacts.foo]\npath=/y\n[slot.rootfs.0]\ndevice=/dev/sda1\n");
+	c = load_ok(f, MINIMAL "[casync]\nstorepath=/x\n[slot.rootfs.0]\ndevice=/dev/sda1\n");
 	g_test_assert_expected_messages();
 	g_assert_cmpuint(c->slots->len, ==, 1);
+}
+
+/* [artifacts.<repo>]: path resolved against the config's directory like
+ * slot devices; unknown keys warn as elsewhere. */
+static void test_artifact_repo(Fixture *f, gconstpointer data)
+{
+	g_autoptr(RotaConfig) c = NULL;
+	g_autofree gchar *expected = NULL;
+	RotaArtifactRepo *a;
+
+	(void)data;
+	g_test_expect_message("rota", G_LOG_LEVEL_WARNING, "*colour*[artifacts.apps]*");
+	c = load_ok(f, MINIMAL "[artifacts.apps]\npath=repos/apps\ntype=trees\ndescription=Apps\ncolour=blue\n"
+			       "[artifacts.files]\npath=/data/files\ntype=files\n");
+	g_test_assert_expected_messages();
+	g_assert_cmpuint(c->artifact_repos->len, ==, 2);
+	a = rota_config_find_artifact_repo(c, "apps");
+	g_assert_nonnull(a);
+	expected = g_build_filename(f->dir, "repos/apps", NULL);
+	g_assert_cmpstr(a->path, ==, expected);
+	g_assert_cmpstr(a->type, ==, "trees");
+	g_assert_cmpstr(a->description, ==, "Apps");
+	g_assert_cmpstr(rota_config_find_artifact_repo(c, "files")->path, ==, "/data/files");
+	g_assert_null(rota_config_find_artifact_repo(c, "nope"));
 }
 
 static void test_other_bootloader_keys_warn(Fixture *f, gconstpointer data)
@@ -930,6 +953,7 @@ int main(int argc, char **argv)
 	ADD("slot/parent-loop", test_error_parent_loop);
 	ADD("warn/unknown-key", test_unknown_key_warns);
 	ADD("warn/unknown-section", test_unknown_section_warns);
+	ADD("artifacts/repo", test_artifact_repo);
 	ADD("warn/other-bootloader-keys", test_other_bootloader_keys_warn);
 	ADD("value/boolean-like-gkeyfile", test_boolean_like_gkeyfile);
 	ADD("value/non-utf8", test_non_utf8_value);
