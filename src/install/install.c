@@ -366,6 +366,27 @@ static void record_adaptive_stats(Install *in, const Plan *p, const RotaAdaptive
 	g_ptr_array_add(in->args->image_stats, s);
 }
 
+/* Central status only (§2.1 step 3): while the slot is written its entry
+ * says "pending", without a digest, so that an install cut short leaves no
+ * status claiming the old image is still there. */
+static gboolean save_pending(Install *in, const Plan *p, const RotaSlotStatus *st, GError **error)
+{
+	g_auto(RotaSlotStatus) pending = {0};
+
+	if (st->sha256 && g_strcmp0(st->status, "ok") == 0)
+		rota_hash_index_keep_as_hint(in->ctx, p->slot, st->sha256);
+	rota_slot_status_copy(&pending, st);
+	g_free(pending.status);
+	pending.status = g_strdup("pending");
+	g_clear_pointer(&pending.sha256, g_free);
+	pending.size = 0;
+	if (!rota_status_save(in->ctx->status, p->slot, &pending, error)) {
+		g_prefix_error(error, "Error while writing status file: ");
+		return FALSE;
+	}
+	return TRUE;
+}
+
 static gboolean update_slot(Install *in, const Plan *p, GError **error)
 {
 	RotaContext *ctx = in->ctx;
@@ -390,21 +411,9 @@ static gboolean update_slot(Install *in, const Plan *p, GError **error)
 	}
 	skip = !p->slot->install_same && g_strcmp0(st.status, "ok") == 0 && p->image->sha256 &&
 	       g_strcmp0(st.sha256, p->image->sha256) == 0;
-	if (!skip && rota_status_store_is_central(ctx->status)) {
-		RotaSlotStatus pending = {0};
-		if (st.sha256 && g_strcmp0(st.status, "ok") == 0)
-			rota_hash_index_keep_as_hint(ctx, p->slot, st.sha256);
-		rota_slot_status_copy(&pending, &st);
-		g_free(pending.status);
-		pending.status = g_strdup("pending");
-		g_clear_pointer(&pending.sha256, g_free);
-		pending.size = 0;
-		if (!rota_status_save(ctx->status, p->slot, &pending, error)) {
-			rota_slot_status_clear(&pending);
-			rota_progress_end(in->progress, FALSE);
-			return FALSE;
-		}
-		rota_slot_status_clear(&pending);
+	if (!skip && rota_status_store_is_central(ctx->status) && !save_pending(in, p, &st, error)) {
+		rota_progress_end(in->progress, FALSE);
+		return FALSE;
 	}
 	rota_progress_end(in->progress, TRUE);
 

@@ -3,6 +3,7 @@
  * rewritten whole through a temporary file, fsync and rename. */
 #include "status.h"
 
+#include <errno.h>
 #include <gio/gio.h>
 #include <glib/gstdio.h>
 #include <string.h>
@@ -14,6 +15,7 @@ struct _RotaStatusStore {
 	RotaConfig *config;  /* not owned */
 	gchar *central;      /* NULL: per-slot */
 	GKeyFile *kf;        /* central file contents */
+	gchar *unreadable;   /* why the central file could not be loaded, until it is replaced */
 };
 
 void rota_slot_status_clear(RotaSlotStatus *s)
@@ -122,6 +124,35 @@ static gboolean save_keyfile(GKeyFile *kf, const gchar *path, GError **error)
 	return rota_write_file_atomic(path, data, len, 0644, error);
 }
 
+/* A central file that could not be loaded is kept as <file>.broken before
+ * it is replaced, for whoever wants to find out what broke it. */
+static void move_unreadable_aside(RotaStatusStore *st)
+{
+	g_autofree gchar *broken = NULL;
+
+	if (!st->unreadable)
+		return;
+	broken = g_strdup_printf("%s.broken", st->central);
+	if (g_rename(st->central, broken) == 0) {
+		g_warning("status file %s is unreadable (%s): moved to %s", st->central, st->unreadable, broken);
+	} else if (errno != ENOENT) { /* ENOENT: gone since it was loaded, nothing to keep */
+		int err = errno;
+		g_warning("status file %s is unreadable (%s) and cannot be moved to %s: %s", st->central, st->unreadable,
+			  broken, g_strerror(err));
+		return; /* tried again by the next save */
+	}
+	g_clear_pointer(&st->unreadable, g_free);
+}
+
+static gboolean save_central(RotaStatusStore *st, GError **error)
+{
+	move_unreadable_aside(st);
+	if (!save_keyfile(st->kf, st->central, error))
+		return FALSE;
+	g_clear_pointer(&st->unreadable, g_free); /* replaced, if it could not be moved */
+	return TRUE;
+}
+
 /* ---- the store ---- */
 
 RotaStatusStore *rota_status_store_new(RotaConfig *config, GError **error)
@@ -139,11 +170,13 @@ RotaStatusStore *rota_status_store_new(RotaConfig *config, GError **error)
 		rota_status_store_free(st);
 		return NULL;
 	}
+	/* As in RAUC, loading only reports an unreadable file and goes on with
+	 * empty status: a status query must not change anything. The file is
+	 * moved aside when the status is next saved. */
 	if (!g_key_file_load_from_file(st->kf, st->central, G_KEY_FILE_KEEP_COMMENTS, &local) &&
 	    !g_error_matches(local, G_FILE_ERROR, G_FILE_ERROR_NOENT)) {
-		g_autofree gchar *broken = g_strdup_printf("%s.broken", st->central);
-		g_warning("status file %s is unreadable (%s), moved to %s", st->central, local->message, broken);
-		g_rename(st->central, broken);
+		g_message("cannot load status file %s: %s", st->central, local->message);
+		st->unreadable = g_strdup(local->message);
 		g_key_file_unref(st->kf);
 		st->kf = g_key_file_new();
 	}
@@ -156,6 +189,7 @@ void rota_status_store_free(RotaStatusStore *st)
 		return;
 	g_free(st->central);
 	g_key_file_unref(st->kf);
+	g_free(st->unreadable);
 	g_free(st);
 }
 
@@ -236,7 +270,7 @@ gboolean rota_status_save(RotaStatusStore *st, RotaSlot *slot, const RotaSlotSta
 
 	if (st->central) {
 		status_to_keyfile(st->kf, group, status);
-		return save_keyfile(st->kf, st->central, error);
+		return save_central(st, error);
 	}
 	if (!slot_is_mountable(slot))
 		return TRUE; /* nowhere to keep it, as in RAUC */

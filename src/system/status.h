@@ -29,8 +29,9 @@ void rota_slot_status_copy(RotaSlotStatus *dst, const RotaSlotStatus *src);
 
 typedef struct _RotaStatusStore RotaStatusStore;
 
-/* Opens the store the config selects. A central file that cannot be parsed
- * is moved aside to <file>.broken with a warning. */
+/* Opens the store the config selects. A central file that cannot be loaded
+ * gives empty status (with a message) and is moved aside to <file>.broken,
+ * with a warning, when the status is next saved (system-conf.md §12.2). */
 RotaStatusStore *rota_status_store_new(RotaConfig *config, GError **error);
 void rota_status_store_free(RotaStatusStore *store);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(RotaStatusStore, rota_status_store_free)

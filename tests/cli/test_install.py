@@ -788,11 +788,13 @@ def test_allow_mounted_slot_install_hook(system, bundle, img, tmp_path):
         subprocess.run(["umount", str(ext)], check=False)
 
 
-def make_ext4_image(path, size, content=b"ext4-image\n"):
+def make_ext4_image(path, size, content=b"ext4-image\n", dirs=()):
     with open(path, "wb") as f:
         f.truncate(size)
     src = path.parent / "ext4src"
     (src / "etc").mkdir(parents=True, exist_ok=True)
+    for d in dirs:
+        (src / d).mkdir(parents=True, exist_ok=True)
     (src / "etc" / "version").write_bytes(content)
     (src / "etc" / "blob").write_bytes(os.urandom(64 * 1024))  # keeps the bundle's squashfs > 4096 bytes
     subprocess.run(["mkfs.ext4", "-q", "-F", "-b", "4096", "-d", str(src), str(path)], check=True)
@@ -849,6 +851,160 @@ def test_write_slot_and_install_refuse_readonly(system, bundle, img, tmp_path):
     before = system.grub()
     system.fails("install", bundle({"rootfs": ("rootfs.img", img)}), match="is readonly")
     assert_untouched(system, before)
+
+
+# ---- status files ----
+
+def per_slot_status(system):
+    """No data-directory (nor statusfile): each mountable slot keeps its
+    status in its own slot.raucs."""
+    lines = system.conf.read_text().splitlines()
+    system.conf.write_text("\n".join(l for l in lines if not l.startswith("data-directory=")) + "\n")
+
+
+def ext4_cat(dev, path):
+    """A file's bytes in an ext4 filesystem, read without mounting it
+    (empty if there is no such file)."""
+    return subprocess.run(["debugfs", "-R", f"cat {path}", str(dev)], capture_output=True, check=True).stdout
+
+
+def mounted_below(path):
+    with open("/proc/mounts") as f:
+        return [l.split()[1] for l in f if l.split()[1].startswith(str(path))]
+
+
+@pytest.fixture
+def slot_mounts(system):
+    """Unmounts what a failing test left mounted below the mount prefix."""
+    yield
+    for mp in reversed(mounted_below(system.mnt)):
+        subprocess.run(["umount", mp], check=False)
+
+
+def test_unreadable_status_file_is_replaced_on_save(system, bundle, img):
+    """As in RAUC: a central status file that cannot be parsed gives empty
+    status with a message, and a status query leaves it alone; the next save
+    moves it to <file>.broken (with a warning) and writes a new one."""
+    system.data.mkdir()
+    status_file = system.data / "central.raucs"
+    garbage = b"[slot.rootfs.1\nstatus=ok\n\x00\xff\n"
+    status_file.write_bytes(garbage)
+    r = system.rota("status", "--detailed", "--output-format=json")
+    assert f"cannot load status file {status_file}" in r.stderr
+    slots = {k: v for s in json.loads(r.stdout)["slots"] for k, v in s.items()}
+    assert "status" not in slots["rootfs.1"].get("slot_status", {})
+    assert status_file.read_bytes() == garbage
+    assert not (system.data / "central.raucs.broken").exists()
+
+    r = system.install(bundle({"rootfs": ("rootfs.img", img)}))
+    assert f"{status_file} is unreadable" in r.stderr and f"moved to {status_file}.broken" in r.stderr
+    assert (system.data / "central.raucs.broken").read_bytes() == garbage
+    st = system.slot_status("rootfs.1")
+    assert st["status"] == "ok" and st["sha256"] == sha256(img)
+    assert system.primary() == "B"
+
+
+STATUS_BREAKING_HOOK = """\
+#!/bin/sh
+[ "$1" = slot-post-install ] || exit 0
+rm "$STATUS_FILE" && mkdir "$STATUS_FILE"
+"""
+
+
+def test_status_save_failure_after_write_fails_without_activating(system, bundle, img):
+    """The slot is written, then its "ok" status cannot be saved (a
+    post-install hook put a directory where the status file is): the
+    install fails naming the file, and the written slot is not activated."""
+    status_file = system.data / "central.raucs"
+    b = bundle({"rootfs": ("rootfs.img", img)}, hooks_file="hook.sh", files={"hook.sh": (STATUS_BREAKING_HOOK, 0o755)},
+               image_keys={"rootfs": "hooks=post-install"})
+    r = system.fails("install", b, env={"STATUS_FILE": str(status_file)},
+                     match=f"Error while writing status file: {status_file}: cannot rename into place: Is a directory")
+    assert "Installing `" in r.stderr and "failed" in r.stderr
+    assert head(system.device("rootfs.1"), IMG_SIZE) == img  # the hook ran after the write
+    env = system.grub()
+    assert env["ORDER"] == "A B" and env["B_OK"] == "0", env
+    assert system.primary() == "A"
+    assert sorted(p.name for p in system.data.iterdir()) == ["central.raucs"]  # no temporary file left
+
+
+def test_pending_status_save_failure_fails_before_writing(system, bundle, img):
+    """A status file that cannot be written at all (its directory is a
+    regular file): the "pending" status before the write already fails,
+    with the same prefix as RAUC's, and the slot is not written."""
+    (system.root / "not-a-dir").write_text("")
+    status_file = system.root / "not-a-dir" / "central.raucs"
+    system.write_conf(system_extra=f"statusfile={status_file}")
+    r = system.fails("install", bundle({"rootfs": ("rootfs.img", img)}),
+                     match=f"Error while writing status file: {status_file}: cannot create temporary file: "
+                           "Not a directory")
+    assert f"cannot load status file {status_file}" in r.stderr
+    assert system.device("rootfs.1").read_bytes() == b"\0" * SLOT_SIZE
+    env = system.grub()
+    assert env["ORDER"] == "A B" and env["B_OK"] == "0", env
+    assert system.primary() == "A"
+
+
+def test_per_slot_status_written_into_the_slot(system, bundle, tmp_path, slot_mounts):
+    """Per-slot status: slot.raucs in the written filesystem. If it cannot
+    be saved there (the image has a directory of that name), the install
+    fails naming the file, the slot is unmounted again and not activated."""
+    fs_system(system, "ext4")
+    per_slot_status(system)
+    (tmp_path / "bad").mkdir()
+    bad = make_ext4_image(tmp_path / "bad" / "rootfs.ext4", 4 * 1024 * 1024, b"bad\n", dirs=["slot.raucs"])
+    dev = system.device("rootfs.1")
+    r = system.fails("install", bundle({"rootfs": ("rootfs.ext4", bad)}),
+                     match=f"Error while writing status file: {system.mnt / 'rootfs.1' / 'slot.raucs'}: "
+                           "cannot rename into place: Is a directory")
+    # before the write the slot held no filesystem: a message, empty status, no error
+    assert "cannot read status of slot rootfs.1: cannot mount slot rootfs.1" in r.stderr
+    assert ext4_cat(dev, "/etc/version") == b"bad\n"
+    assert system.primary() == "A" and system.grub()["B_OK"] == "0"
+    assert mounted_below(system.mnt) == []
+    assert not (system.data / "central.raucs").exists()
+
+    (tmp_path / "good").mkdir()
+    good = make_ext4_image(tmp_path / "good" / "rootfs.ext4", 4 * 1024 * 1024, b"good\n")
+    system.install(bundle({"rootfs": ("rootfs.ext4", good)}))
+    assert ext4_cat(dev, "/etc/version") == b"good\n"
+    st = keyvals(ext4_cat(dev, "/slot.raucs").decode())
+    assert st["status"] == "ok" and st["sha256"] == sha256(good)
+    assert system.primary() == "B"
+    assert mounted_below(system.mnt) == []
+
+
+FAILING_UMOUNT = """\
+#!/bin/sh
+echo "umount: $1: target is busy." >&2
+exit 32
+"""
+
+
+def test_slot_left_mounted_by_status_read_is_not_written(system, bundle, tmp_path, slot_mounts):
+    """Per-slot status is read by mounting the target slot; if it cannot be
+    unmounted again, the slot is not written (RAUC: "still mounted")."""
+    fs_system(system, "ext4")
+    per_slot_status(system)
+    dev = system.device("rootfs.1")
+    subprocess.run(["mkfs.ext4", "-q", "-F", str(dev)], check=True)
+    image = make_ext4_image(tmp_path / "rootfs.ext4", 4 * 1024 * 1024, b"new\n")
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    (bindir / "umount").write_text(FAILING_UMOUNT)
+    (bindir / "umount").chmod(0o755)
+    blob = (tmp_path / "ext4src" / "etc" / "blob").read_bytes()  # random: found in the slot only if written
+    mp = system.mnt / "rootfs.1"
+    r = system.fails("install", bundle({"rootfs": ("rootfs.ext4", image)}),
+                     env={"PATH": f"{bindir}:{os.environ['PATH']}"},
+                     match=f"Slot rootfs.1 still mounted at {mp} after reading its status: ")
+    assert r.error_line().startswith("rota: Slot rootfs.1 still mounted")
+    assert "target is busy" in r.error_line()
+    assert mounted_below(system.mnt) == [str(mp)]
+    subprocess.run(["umount", str(mp)], check=True)
+    assert "Copying image to rootfs.1" not in r.stdout
+    assert blob[:4096] not in dev.read_bytes()
+    assert system.primary() == "A" and system.grub()["B_OK"] == "0"
 
 
 # ---- slot groups ----

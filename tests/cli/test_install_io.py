@@ -165,17 +165,23 @@ def test_block_device_slot(system, bundle, loop_device, tail_zero):
     assert system.slot_status("rootfs.1")["status"] == "ok"
 
 
-def test_image_larger_than_block_device_slot(system, bundle, loop_device, tmp_path):
-    """An ext4 image bigger than the slot's block device: refused with
-    RAUC's message before a byte is written; B stays marked bad."""
+@pytest.mark.parametrize("slot_type,filename", [("raw", "rootfs.img"), ("ext4", "rootfs.ext4")])
+def test_image_larger_than_block_device_slot(system, bundle, loop_device, tmp_path, slot_type, filename):
+    """An image bigger than the slot's block device (which, unlike a file
+    slot, cannot grow), raw-copied into a raw or an ext4 slot: refused with
+    RAUC's message before a byte is written; B stays marked bad. write-slot
+    refuses it as well."""
     size = 256 * 1024
     a = loop_device(system.slot_file("rootfs.0", size))
     b_dev = loop_device(system.slot_file("rootfs.1", size, b"\xaa"))
-    system.write_conf(slots={"rootfs.0": {"device": a, "bootname": "A", "type": "ext4"},
-                             "rootfs.1": {"device": b_dev, "bootname": "B", "type": "ext4"}})
+    system.write_conf(slots={"rootfs.0": {"device": a, "bootname": "A", "type": slot_type},
+                             "rootfs.1": {"device": b_dev, "bootname": "B", "type": slot_type}})
     img = random.Random(4).randbytes(size + 4096)
-    r = system.fails("install", bundle({"rootfs": ("rootfs.ext4", img)}),
-                     match=f"Failed updating slot rootfs.1: Slot ({size} bytes) is too small for image ({size + 4096} bytes).")
+    too_small = f"Slot ({size} bytes) is too small for image ({size + 4096} bytes)."
+    system.fails("install", bundle({"rootfs": (filename, img)}), match=f"Failed updating slot rootfs.1: {too_small}")
     assert slot_bytes(b_dev, size) == b"\xaa" * size
     assert system.primary() == "A" and system.grub()["B_OK"] == "0"
     assert system.slot_status("rootfs.1")["status"] == "failed"
+    (tmp_path / filename).write_bytes(img)
+    system.fails("write-slot", "rootfs.1", tmp_path / filename, match=too_small)
+    assert slot_bytes(b_dev, size) == b"\xaa" * size

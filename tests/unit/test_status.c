@@ -1,7 +1,7 @@
 /* test_status.c — the slot status store (system-conf.md §12): central key
  * file roundtrip of every key, atomic rewrites, a broken central file moved
- * aside, keys removed for unset values, counters, and per-slot files in a
- * slot's existing mount point. */
+ * aside when it is next saved, an unwritable one, keys removed for unset
+ * values, counters, and per-slot files in a slot's existing mount point. */
 #include <glib/gstdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -371,35 +371,85 @@ static void test_central_null_values_remove_keys(Fixture *f, gconstpointer data)
 	g_assert_null(out.activated_timestamp);
 }
 
+/* As in RAUC (system-conf.md §12.2): loading an unreadable central file
+ * only reports it and gives empty status; the next save moves it aside to
+ * <file>.broken, with a warning, and writes a new one. */
 static void test_central_broken_file_moved(Fixture *f, gconstpointer data)
 {
 	g_autoptr(RotaStatusStore) st = NULL;
 	g_autofree gchar *broken = g_strdup_printf("%s.broken", f->central);
+	g_autofree gchar *kept = NULL;
 	g_autofree gchar *moved = NULL;
 	g_auto(RotaSlotStatus) in = {0};
 	g_auto(RotaSlotStatus) out = {0};
 	g_autoptr(GError) error = NULL;
+	g_autoptr(GKeyFile) kf = NULL;
 	const gchar *garbage = "this is [not a key file\n\x01\x02\n";
 
 	(void)data;
 	g_assert_cmpint(g_mkdir_with_parents(f->data_dir, 0700), ==, 0);
 	g_assert_true(g_file_set_contents(f->central, garbage, -1, NULL));
 
-	g_test_expect_message("rota", G_LOG_LEVEL_WARNING, "*central.raucs*moved to*central.raucs.broken*");
+	g_test_expect_message("rota", G_LOG_LEVEL_MESSAGE, "*cannot load status file*central.raucs*");
 	st = open_store(f);
 	g_test_assert_expected_messages();
-
-	g_assert_false(g_file_test(f->central, G_FILE_TEST_EXISTS));
-	g_assert_true(g_file_get_contents(broken, &moved, NULL, NULL));
-	g_assert_cmpstr(moved, ==, garbage);
-
-	/* the store starts empty and recreates the file */
 	rota_status_load(st, slot(f, "rootfs.0"), &out);
 	assert_status_empty(&out);
+	/* loading changed nothing on disk */
+	g_assert_true(g_file_get_contents(f->central, &kept, NULL, NULL));
+	g_assert_cmpstr(kept, ==, garbage);
+	g_assert_false(g_file_test(broken, G_FILE_TEST_EXISTS));
+
 	fill_status(&in);
+	g_test_expect_message("rota", G_LOG_LEVEL_WARNING, "*central.raucs*moved to*central.raucs.broken*");
 	g_assert_true(rota_status_save(st, slot(f, "rootfs.0"), &in, &error));
+	g_test_assert_expected_messages();
 	g_assert_no_error(error);
-	g_assert_true(g_file_test(f->central, G_FILE_TEST_IS_REGULAR));
+	g_assert_true(g_file_get_contents(broken, &moved, NULL, NULL));
+	g_assert_cmpstr(moved, ==, garbage);
+	kf = read_keyfile(f->central);
+	g_assert_true(g_key_file_has_group(kf, "slot.rootfs.0"));
+
+	/* moved once: the next save neither warns nor touches the copy */
+	g_assert_true(rota_status_save(st, slot(f, "rootfs.1"), &in, &error));
+	g_assert_no_error(error);
+	g_clear_pointer(&moved, g_free);
+	g_assert_true(g_file_get_contents(broken, &moved, NULL, NULL));
+	g_assert_cmpstr(moved, ==, garbage);
+}
+
+/* A status file that cannot be written (its directory is a regular file):
+ * the save fails naming the file. */
+static void test_central_unwritable(void)
+{
+	g_autoptr(GError) error = NULL;
+	g_autofree gchar *dir = g_dir_make_tmp("rota-status-XXXXXX", &error);
+	g_autofree gchar *not_dir = g_build_filename(dir, "not-a-dir", NULL);
+	g_autofree gchar *path = g_build_filename(not_dir, "central.raucs", NULL);
+	g_autoptr(RotaStatusStore) st = NULL;
+	g_auto(RotaSlotStatus) in = {0};
+	RotaConfig *config;
+
+	g_assert_no_error(error);
+	g_assert_true(g_file_set_contents(not_dir, "", 0, NULL));
+	config = load_config(dir, "statusfile=not-a-dir/central.raucs");
+	g_assert_cmpstr(config->statusfile, ==, path);
+
+	g_test_expect_message("rota", G_LOG_LEVEL_MESSAGE, "*cannot load status file*not-a-dir/central.raucs*");
+	st = rota_status_store_new(config, &error);
+	g_test_assert_expected_messages();
+	g_assert_no_error(error);
+	fill_status(&in);
+	g_test_expect_message("rota", G_LOG_LEVEL_WARNING, "*cannot be moved to*not-a-dir/central.raucs.broken*");
+	g_assert_false(rota_status_save(st, rota_config_find_slot(config, "rootfs.1"), &in, &error));
+	g_test_assert_expected_messages();
+	g_assert_error(error, ROTA_ERROR, ROTA_ERROR_IO);
+	g_assert_true(g_str_has_prefix(error->message, path));
+	g_assert_true(g_str_has_suffix(error->message, "Not a directory"));
+
+	g_clear_pointer(&st, rota_status_store_free);
+	rota_config_free(config);
+	rota_remove_tree(dir);
 }
 
 /* ---- counters and odd values ---- */
@@ -576,6 +626,7 @@ int main(int argc, char **argv)
 	CENTRAL("keeps-foreign-groups", test_central_keeps_foreign_groups);
 	CENTRAL("null-values-remove-keys", test_central_null_values_remove_keys);
 	CENTRAL("broken-file-moved", test_central_broken_file_moved);
+	g_test_add_func("/status/central/unwritable", test_central_unwritable);
 	CENTRAL("counters-valid", test_counters_valid);
 	CENTRAL("counters-invalid-are-zero", test_counters_invalid_are_zero);
 	CENTRAL("counters-zero-omitted", test_counters_zero_omitted);
