@@ -1,7 +1,8 @@
 #!/bin/bash
 # rota's main job, end to end, on file-backed slots: a test PKI, two root
-# filesystem versions, signed verity bundles, and A/B installs with the grub
-# backend on a real grubenv file. `make demo` runs it.
+# filesystem versions, signed verity bundles that also carry an app (an
+# artifact), and A/B installs with the grub backend on a real grubenv file.
+# `make demo` runs it.
 set -euo pipefail
 
 SRC=$(cd "$(dirname "$0")/.." && pwd)
@@ -29,10 +30,15 @@ make_rootfs 1.0
 make_rootfs 2.0
 ls -l rootfs-*.ext4
 
-step "Bundles (format=verity), signed with the test signer"
+step "Bundles (format=verity) with the rootfs and an app, signed with the test signer"
 for v in 1.0 2.0; do
-	rm -rf "bundle-$v" && mkdir "bundle-$v"
+	rm -rf "bundle-$v" "app-$v" && mkdir "bundle-$v" && mkdir -p "app-$v/bin"
 	cp "rootfs-$v.ext4" "bundle-$v/rootfs.ext4"
+	printf '#!/bin/sh\necho "hello from app %s"\n' "$v" > "app-$v/bin/hello"
+	chmod 755 "app-$v/bin/hello"
+	python3 -c "import random,sys; sys.stdout.buffer.write(random.Random('app$v').randbytes(64*1024))" \
+		> "app-$v/bin/data"
+	tar -C "app-$v" -czf "bundle-$v/hello.tar.gz" bin
 	cat > "bundle-$v/manifest.raucm" <<EOM
 [update]
 compatible=rota-demo-board
@@ -43,6 +49,9 @@ format=verity
 
 [image.rootfs]
 filename=rootfs.ext4
+
+[image.apps/hello]
+filename=hello.tar.gz
 EOM
 	rm -f "update-$v.raucb"
 	run "$ROTA" bundle --cert=pki/signer.cert.pem --key=pki/signer.key.pem \
@@ -50,7 +59,8 @@ EOM
 done
 run "$ROTA" info --keyring=pki/keyring.pem update-2.0.raucb
 
-step "A device: two file-backed slots A/B, a grubenv, a system.conf"
+step "A device: two file-backed slots A/B, an app repository, a grubenv, a system.conf"
+mkdir -p apps
 truncate -s 24M slot-a.img slot-b.img
 cp rootfs-1.0.ext4 slot-a.img.tmp && truncate -s 24M slot-a.img.tmp && mv slot-a.img.tmp slot-a.img
 grub-editenv grubenv create
@@ -75,6 +85,11 @@ bootname=A
 device=slot-b.img
 type=ext4
 bootname=B
+
+[artifacts.apps]
+path=apps
+type=trees
+description=Applications
 EOC
 cat system.conf
 export ROTA_CMDLINE_FILE=$DEMO/cmdline
@@ -101,5 +116,9 @@ step "Check: slot A holds rootfs 2.0 byte for byte"
 size=$(stat -c %s rootfs-2.0.ext4)
 cmp -n "$size" slot-a.img rootfs-2.0.ext4 && echo "slot A == rootfs-2.0.ext4 ($size bytes)"
 debugfs -R "cat /etc/os-release" slot-a.img 2>/dev/null
+
+step "The app: the active instance is 2.0, the 1.0 instance was pruned"
+run ls -la apps
+run apps/hello/bin/hello
 
 step "Done. Everything is in $DEMO"

@@ -206,7 +206,7 @@ static void readable_slot(GString *out, const RotaStatusSlot *s, const RotaStatu
 static void shell_var(GString *out, const gchar *name, guint n, const gchar *value);
 
 typedef struct {
-	const gchar *name, *path, *type, *description;
+	const gchar *name, *path, *type;
 	GVariant *artifacts; /* aa{sv}: name, instances */
 } RepoView;
 
@@ -216,7 +216,6 @@ static void repo_view(GVariant *repo, RepoView *v)
 	g_variant_lookup(repo, "name", "&s", &v->name);
 	g_variant_lookup(repo, "path", "&s", &v->path);
 	g_variant_lookup(repo, "type", "&s", &v->type);
-	g_variant_lookup(repo, "description", "&s", &v->description);
 	v->artifacts = g_variant_lookup_value(repo, "artifacts", G_VARIANT_TYPE("aa{sv}"));
 }
 
@@ -241,9 +240,8 @@ static void readable_artifacts(GString *out, GVariant *repos)
 		g_autoptr(GVariant) repo = g_variant_get_child_value(repos, i);
 		RepoView v;
 		repo_view(repo, &v);
+		/* RAUC's layout: the description only in json and on D-Bus. */
 		g_string_append_printf(out, "[%s] (%s)\n  type: %s\n", v.name, v.path, v.type);
-		if (v.description)
-			g_string_append_printf(out, "  description: %s\n", v.description);
 		g_string_append(out, v.artifacts && g_variant_n_children(v.artifacts) ? "  artifacts:\n" : "  artifacts: (none)\n");
 		for (gsize a = 0; v.artifacts && a < g_variant_n_children(v.artifacts); a++) {
 			g_autoptr(GVariant) art = g_variant_get_child_value(v.artifacts, a);
