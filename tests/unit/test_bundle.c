@@ -64,6 +64,17 @@ static gchar *make_input(Fixture *f, const gchar *format)
 	return in;
 }
 
+/* Creates out from in with copts (its squashfs options set to defaults). */
+static void create_ok(const gchar *in, const gchar *out, RotaBundleCreateOptions *copts)
+{
+	g_autoptr(GError) error = NULL;
+
+	rota_squashfs_options_init(&copts->squashfs);
+	g_assert_true(rota_bundle_create(in, out, copts, &error));
+	g_assert_no_error(error);
+	rota_squashfs_options_clear(&copts->squashfs);
+}
+
 static void test_create_and_read(Fixture *f, gconstpointer data)
 {
 	const gchar *format = data;
@@ -77,10 +88,7 @@ static void test_create_and_read(Fixture *f, gconstpointer data)
 	guint8 buf[1000];
 	guint64 size;
 
-	rota_squashfs_options_init(&copts.squashfs);
-	g_assert_true(rota_bundle_create(in, out, &copts, &error));
-	g_assert_no_error(error);
-	rota_squashfs_options_clear(&copts.squashfs);
+	create_ok(in, out, &copts);
 
 	b = rota_bundle_open(out, &oopts, &error);
 	g_assert_no_error(error);
@@ -164,10 +172,7 @@ static void test_unverified(Fixture *f, gconstpointer data)
 	g_autoptr(GError) error = NULL;
 	g_autoptr(RotaBundle) b = NULL;
 
-	rota_squashfs_options_init(&copts.squashfs);
-	g_assert_true(rota_bundle_create(in, out, &copts, &error));
-	g_assert_no_error(error);
-	rota_squashfs_options_clear(&copts.squashfs);
+	create_ok(in, out, &copts);
 	b = rota_bundle_open(out, &oopts, &error);
 	g_assert_no_error(error);
 	g_assert_false(b->verified);
@@ -192,9 +197,7 @@ static void test_signature_limit(Fixture *f, gconstpointer data G_GNUC_UNUSED)
 	g_autoptr(GError) error = NULL;
 	g_autoptr(RotaBundle) b = NULL;
 
-	rota_squashfs_options_init(&copts.squashfs);
-	g_assert_true(rota_bundle_create(in, out, &copts, &error));
-	rota_squashfs_options_clear(&copts.squashfs);
+	create_ok(in, out, &copts);
 	b = rota_bundle_open(out, &oopts, &error);
 	g_assert_null(b);
 	g_assert_error(error, ROTA_ERROR, ROTA_ERROR_LIMIT);
