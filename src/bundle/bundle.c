@@ -141,7 +141,7 @@ static gboolean load_plain(RotaBundle *b, const RotaKeyring *keyring, GError **e
 		/* The signature covers the payload as hashed now; it is read again
 		 * later, so nobody else may be able to change the file (RAUC's
 		 * "exclusive access" rule for plain bundles). */
-		if (!rota_file_view_check_private(b->file, error))
+		if (!rota_file_view_check_private(b->file, error) || !rota_file_view_check_no_writers(b->file, error))
 			return FALSE;
 		if (!map_fd(rota_file_view_get_fd(b->file), b->payload_size, b->path, &map, error))
 			return FALSE;
@@ -488,13 +488,17 @@ gboolean rota_bundle_resign(RotaBundle *b, const gchar *outpath, const RotaSigne
 		cms = rota_bundle_sign_plain_payload(fd, b->payload_size, outpath, signer, error);
 	else
 		cms = rota_bundle_sign_manifest(b->manifest, signer, error);
-	if (!cms || !rota_bundle_append_signature(fd, cms, outpath, error) ||
-	    (signing_keyring && !rota_bundle_verify_written(outpath, signing_keyring, error))) {
+	if (!cms || !rota_bundle_append_signature(fd, cms, outpath, error)) {
 		close(fd);
 		unlink(outpath);
 		return FALSE;
 	}
+	/* Closed first: a plain bundle is checked for writers before verifying. */
 	close(fd);
+	if (signing_keyring && !rota_bundle_verify_written(outpath, signing_keyring, error)) {
+		unlink(outpath);
+		return FALSE;
+	}
 	return TRUE;
 }
 

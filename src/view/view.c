@@ -277,6 +277,25 @@ gboolean rota_file_view_check_private(RotaView *view, GError **error)
 	return check_mount_device(fd, &st, view->name, error);
 }
 
+gboolean rota_file_view_check_no_writers(RotaView *view, GError **error)
+{
+	int fd = rota_file_view_get_fd(view);
+	int err = 0;
+
+	if (fcntl(fd, F_SETLEASE, F_RDLCK) != 0)
+		err = errno;
+	else if (fcntl(fd, F_GETLEASE) != F_RDLCK)
+		err = EINVAL;
+	fcntl(fd, F_SETLEASE, F_UNLCK);
+	if (!err)
+		return TRUE;
+	g_set_error(error, ROTA_ERROR, ROTA_ERROR_INVALID, "%s: unsafe bundle: %s", view->name,
+		    err == EAGAIN   ? "existing open file descriptor (another process has it open for writing)"
+		    : err == EACCES ? "cannot take a lease on it (missing capability CAP_LEASE?)"
+				    : g_strerror(err));
+	return FALSE;
+}
+
 static gpointer file_view_try_map(FileView *self)
 {
 	guint64 size = self->base.size;

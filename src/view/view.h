@@ -92,6 +92,11 @@ int rota_file_view_get_fd(RotaView *view);
  * it is on a local filesystem: bytes checked once then stay what was
  * checked (plain bundles are hashed once, then read again). */
 gboolean rota_file_view_check_private(RotaView *view, GError **error);
+/* TRUE when no one holds the file open for writing (bundle-format.md §8.5,
+ * CVE-2020-25860): a writer that opened it before its owner or mode were
+ * checked could still change it. Tested with a read lease, released at
+ * once. */
+gboolean rota_file_view_check_no_writers(RotaView *view, GError **error);
 
 /* A window [offset, offset+size) of parent (e.g. the payload of a bundle). */
 RotaView *rota_sub_view_new(RotaView *parent, guint64 offset, guint64 size, GError **error);

@@ -270,6 +270,23 @@ def test_plain_bundle_others_could_change_is_refused(tmp_path, make_bundle, pki)
     run("info", keyring(pki), verity)
 
 
+def test_plain_bundle_open_for_writing_is_refused(tmp_path, make_bundle, pki):
+    """A writer that opened the plain bundle before its owner and mode were
+    checked could still change it after the hash (CVE-2020-25860): rota
+    refuses while anyone holds it open for writing, and the same bundle
+    passes once that writer is gone. A reader does not matter."""
+    plain = make_bundle("plain")
+    with open(plain, "r+b"):
+        fails("info", keyring(pki), plain, match="unsafe bundle: existing open file descriptor")
+        fails("extract", keyring(pki), plain, tmp_path / "x", match="existing open file descriptor")
+    assert not (tmp_path / "x").exists()
+    with open(plain, "rb"):
+        run("info", keyring(pki), plain)
+    verity = make_bundle("verity")
+    with open(verity, "r+b"):
+        run("info", keyring(pki), verity)  # every block is checked as it is read
+
+
 def refused_on_device_others_own(tmp_path, plain, pki, mkfs, size_mib, subdir=None):
     """Loop-mounts a fresh file system made by mkfs, puts the plain bundle
     on it (in subdir, made by subdir(mnt), if given), checks that it is
