@@ -11,6 +11,7 @@
 #include "bundle/bundle_info.h"
 #include "common/util.h"
 #include "cli/client.h"
+#include "hawkbit/hawkbit.h"
 #include "cli/progress_bar.h"
 #include "install/install.h"
 #include "install/slot_writer.h"
@@ -59,6 +60,7 @@ typedef struct {
 	gchar *tls_ca;
 	gboolean tls_no_verify;
 	gchar **http_headers;
+	gboolean run_once;
 } Options;
 
 static Options opt;
@@ -106,6 +108,7 @@ static GOptionEntry entries[] = {
 	 "streaming: extra HTTP header (repeatable)", "'NAME: VALUE'"},
 	{"detailed", 0, 0, G_OPTION_ARG_NONE, &opt.detailed, "status: show each slot's recorded status", NULL},
 	{"image-type", 't', 0, G_OPTION_ARG_STRING, &opt.image_type, "write-slot: image type", "TYPE"},
+	{"run-once", 0, 0, G_OPTION_ARG_NONE, &opt.run_once, "hawkbit: poll once, then exit", NULL},
 	{NULL},
 };
 
@@ -122,7 +125,8 @@ static const gchar *commands_help =
 	"  install BUNDLE                         install into the slots that are not booted\n"
 	"  status [mark-good|mark-bad|mark-active [booted|other|SLOT]]\n"
 	"  write-slot SLOT IMAGE                  write an image into a slot, nothing else\n"
-	"  service                                serve the RAUC-compatible D-Bus API\n";
+	"  service                                serve the RAUC-compatible D-Bus API\n"
+	"  hawkbit HAWKBIT.CONF                   install what a hawkBit server deploys (--run-once)\n";
 
 /* ---- shared option handling ---- */
 
@@ -419,7 +423,7 @@ static void print_message(const gchar *message, gpointer data)
 }
 
 /* Follows the installation in the service; its exit status becomes ours. */
-static gboolean install_via_service(GDBusProxy *proxy, const gchar *source, GError **error)
+static gboolean install_via_service(GDBusProxy *proxy, const gchar *source, gchar **http_headers, GError **error)
 {
 	RotaClientInstallOptions o = {
 		.ignore_compatible = opt.ignore_compatible,
@@ -430,7 +434,7 @@ static gboolean install_via_service(GDBusProxy *proxy, const gchar *source, GErr
 		.tls_key = opt.tls_key,
 		.tls_ca = opt.tls_ca,
 		.tls_no_verify = opt.tls_no_verify,
-		.http_headers = opt.http_headers,
+		.http_headers = http_headers,
 		.progress_bar = isatty(STDOUT_FILENO),
 	};
 
@@ -454,7 +458,9 @@ static void print_http_stats(const RotaHttpStats *st)
 		st->needed ? (gdouble)st->downloaded / (gdouble)st->needed : 0.0);
 }
 
-static gboolean cmd_install(gchar **args, GError **error)
+/* Installs source (a path or URL) through the service when one runs, in
+ * this process otherwise: `install` and `hawkbit` alike. */
+static gboolean install_source(const gchar *source, gchar **http_headers, GError **error)
 {
 	g_autoptr(RotaContext) ctx = NULL;
 	g_autoptr(GDBusProxy) proxy = NULL;
@@ -466,14 +472,12 @@ static gboolean cmd_install(gchar **args, GError **error)
 	g_autofree gchar *shown = NULL;
 	gboolean ok;
 
-	if (!want_args(args, 1, "install BUNDLE", error))
-		return FALSE;
-	if (rota_is_http_url(args[0]))
-		path = g_strdup(args[0]);
-	else if (g_str_has_prefix(args[0], "file://"))
-		path = rota_dbus_source_to_path(args[0], error); /* as InstallBundle: no host, %-escapes decoded */
+	if (rota_is_http_url(source))
+		path = g_strdup(source);
+	else if (g_str_has_prefix(source, "file://"))
+		path = rota_dbus_source_to_path(source, error); /* as InstallBundle: no host, %-escapes decoded */
 	else
-		path = g_canonicalize_filename(args[0], NULL);
+		path = g_canonicalize_filename(source, NULL);
 	if (!path)
 		return FALSE;
 	shown = rota_http_url_for_display(path);
@@ -483,7 +487,7 @@ static gboolean cmd_install(gchar **args, GError **error)
 	}
 	proxy = rota_client_connect(opt.bus_name, error);
 	if (proxy)
-		return install_via_service(proxy, path, error);
+		return install_via_service(proxy, path, http_headers, error);
 	if (*error)
 		return FALSE;
 	ctx = open_context(error);
@@ -500,6 +504,8 @@ static gboolean cmd_install(gchar **args, GError **error)
 	ia.message = print_message;
 	ia.user_data = bar;
 	fill_http_options(&http, ctx->config);
+	if (http_headers)
+		http.headers = (const gchar *const *)http_headers;
 	ia.http = &http;
 	ia.http_stats = &stats;
 	ok = rota_install(ctx, path, &ia, NULL, error);
@@ -513,6 +519,36 @@ static gboolean cmd_install(gchar **args, GError **error)
 	}
 	g_print("Installing `%s` succeeded\n", shown);
 	return TRUE;
+}
+
+static gboolean cmd_install(gchar **args, GError **error)
+{
+	return want_args(args, 1, "install BUNDLE", error) && install_source(args[0], opt.http_headers, error);
+}
+
+/* hawkBit's token goes with the configured headers (--http-header). */
+static gboolean hawkbit_install(const gchar *source, gchar **http_headers, gpointer data G_GNUC_UNUSED,
+				GError **error)
+{
+	g_autoptr(GPtrArray) all = g_ptr_array_new();
+
+	for (gchar **h = opt.http_headers; h && *h; h++)
+		g_ptr_array_add(all, *h);
+	for (gchar **h = http_headers; h && *h; h++)
+		g_ptr_array_add(all, *h);
+	g_ptr_array_add(all, NULL);
+	failure_status = 1;
+	return install_source(source, all->len > 1 ? (gchar **)all->pdata : NULL, error);
+}
+
+static gboolean cmd_hawkbit(gchar **args, GError **error)
+{
+	g_autoptr(RotaHawkbitConfig) hc = NULL;
+
+	if (!want_args(args, 1, "hawkbit HAWKBIT.CONF", error))
+		return FALSE;
+	hc = rota_hawkbit_config_load(args[0], error);
+	return hc && rota_hawkbit_run(hc, hawkbit_install, NULL, opt.run_once, error);
 }
 
 static gboolean cmd_mark(const gchar *state, const gchar *identifier, GError **error)
@@ -701,6 +737,7 @@ static const struct {
 	{"write-slot", cmd_write_slot},
 	{"service", cmd_service},
 	{"encrypt", cmd_encrypt},
+	{"hawkbit", cmd_hawkbit},
 };
 
 static void print_error(const GError *error)

@@ -1029,3 +1029,29 @@ def test_artifacts_through_the_service(system, bus, maker, tmp_path):
         assert j["artifact-repositories"][0]["artifacts"][0]["instances"][0]["checksum"] == digest
     finally:
         svc.stop()
+
+
+def test_hawkbit_streams_through_the_service(system, bus, maker, tmp_path):
+    """`rota hawkbit` with a service running installs through it: the
+    service streams the bundle with the target token it was handed in
+    InstallBundle's http-headers, and the server gets the result."""
+    from hawkbit_server import DdiServer
+    ddi = DdiServer()
+    svc = Service(system, bus, tmp_path / "service.log")
+    try:
+        data = os.urandom(65536)
+        ddi.deploy(3, "update.raucb", pathlib.Path(small_bundle(maker, data)).read_bytes())
+        conf = tmp_path / "hawkbit.conf"
+        conf.write_text(f"[client]\nhawkbit_server=127.0.0.1:{ddi.port}\nssl=false\ntenant_id={ddi.tenant}\n"
+                        f"target_name={ddi.target}\nauth_token={ddi.token}\nstream_bundle=true\n")
+        p = rota_client(system, bus, "hawkbit", "--run-once", str(conf))
+        assert p.returncode == 0, p.stderr
+        assert "Using the service" in p.stderr or p.stdout.splitlines()[0] == "installing", p.stdout + p.stderr
+        assert ddi.feedback_states()[-1][:2] == ("closed", "success")
+        downloads = [h for m, path, h in ddi.requests if path.startswith("/download/")]
+        assert downloads and all(h.get("Authorization") == f"TargetToken {ddi.token}" and "Range" in h for h in downloads)
+        assert system.primary() == "B"
+        assert sha256_of(system.device("rootfs.1"), len(data)) == hashlib.sha256(data).hexdigest()
+    finally:
+        svc.stop()
+        ddi.stop()
