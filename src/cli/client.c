@@ -302,20 +302,17 @@ static GVariant *get_properties(GDBusProxy *proxy, GError **error)
 	return reply ? g_variant_get_child_value(reply, 0) : NULL;
 }
 
-/* GetArtifactStatus's list, or NULL when the service has no repository
- * (or, like RAUC 1.8, no such method): status then shows no artifact part. */
+/* GetArtifactStatus's list (empty when the service has no repository), or
+ * NULL when the service, like RAUC 1.8, has no such method: json then
+ * leaves "artifact-repositories" out. */
 static GVariant *get_artifact_status(GDBusProxy *proxy)
 {
 	g_autoptr(GVariant) reply = g_dbus_proxy_call_sync(proxy, "GetArtifactStatus", NULL, G_DBUS_CALL_FLAGS_NONE, -1,
 							   NULL, NULL);
-	GVariant *repos;
 
 	if (!reply || !g_variant_is_of_type(reply, G_VARIANT_TYPE("(aa{sv})")))
 		return NULL;
-	repos = g_variant_get_child_value(reply, 0);
-	if (g_variant_n_children(repos) == 0)
-		g_clear_pointer(&repos, g_variant_unref);
-	return repos;
+	return g_variant_get_child_value(reply, 0);
 }
 
 RotaStatusReport *rota_client_status_report(GDBusProxy *proxy, GError **error)

@@ -1,11 +1,14 @@
 /* util.c — helpers shared by every module (see util.h). */
+#define _GNU_SOURCE /* statx */
 #include "util.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 gchar *rota_hex_encode(const guint8 *data, gsize len)
@@ -171,18 +174,71 @@ gchar *rota_format_size(guint64 size)
 	return g_strdup_printf("%s (%" G_GUINT64_FORMAT " bytes)", human, size);
 }
 
+/* Which mount an entry is on: the device, and the mount id where the
+ * kernel tells it (a bind mount of the same filesystem has the same device). */
+typedef struct {
+	dev_t dev;
+	guint64 mnt_id;
+	gboolean has_mnt_id;
+	gboolean is_dir;
+} TreeEntry;
+
+static gboolean tree_entry_at(int dfd, const gchar *name, int flags, TreeEntry *e)
+{
+	struct statx stx;
+
+	if (statx(dfd, name, flags, STATX_TYPE | STATX_MNT_ID, &stx) != 0)
+		return FALSE;
+	e->dev = makedev(stx.stx_dev_major, stx.stx_dev_minor);
+	e->has_mnt_id = (stx.stx_mask & STATX_MNT_ID) != 0;
+	e->mnt_id = stx.stx_mnt_id;
+	e->is_dir = S_ISDIR(stx.stx_mode);
+	return TRUE;
+}
+
+static gboolean same_mount(const TreeEntry *a, const TreeEntry *b)
+{
+	return a->dev == b->dev && (!a->has_mnt_id || !b->has_mnt_id || a->mnt_id == b->mnt_id);
+}
+
+/* Removes name below dfd. Everything is looked up relative to an open
+ * directory and without following symlinks, so an entry swapped for a
+ * symlink meanwhile cannot redirect the removal; a directory on another
+ * mount than where the removal started (a bind mount into an artifact
+ * tree, say) is not emptied, only its rmdir is tried (and fails). */
+static void remove_at(int dfd, const gchar *name, const TreeEntry *top)
+{
+	TreeEntry e;
+	DIR *dir;
+	struct dirent *d;
+	int fd;
+
+	if (!tree_entry_at(dfd, name, AT_SYMLINK_NOFOLLOW, &e))
+		return;
+	if (!e.is_dir) {
+		unlinkat(dfd, name, 0);
+		return;
+	}
+	fd = same_mount(&e, top) ? openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC) : -1;
+	dir = fd >= 0 ? fdopendir(fd) : NULL;
+	if (!dir && fd >= 0)
+		close(fd);
+	while (dir && (d = readdir(dir)) != NULL) {
+		if (g_strcmp0(d->d_name, ".") != 0 && g_strcmp0(d->d_name, "..") != 0)
+			remove_at(dirfd(dir), d->d_name, top);
+	}
+	if (dir)
+		closedir(dir);
+	unlinkat(dfd, name, AT_REMOVEDIR);
+}
+
 void rota_remove_tree(const gchar *path)
 {
-	if (g_file_test(path, G_FILE_TEST_IS_DIR) && !g_file_test(path, G_FILE_TEST_IS_SYMLINK)) {
-		g_autoptr(GDir) dir = g_dir_open(path, 0, NULL);
-		const gchar *name;
+	g_autofree gchar *parent = g_path_get_dirname(path);
+	TreeEntry top;
 
-		while (dir && (name = g_dir_read_name(dir))) {
-			g_autofree gchar *child = g_build_filename(path, name, NULL);
-			rota_remove_tree(child);
-		}
-		rmdir(path);
-	} else {
-		unlink(path);
-	}
+	/* The removal stays on the mount of the directory holding path. */
+	if (!tree_entry_at(AT_FDCWD, parent, 0, &top))
+		return;
+	remove_at(AT_FDCWD, path, &top);
 }

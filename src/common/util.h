@@ -36,7 +36,9 @@ gboolean rota_is_safe_relative_path(const gchar *rel);
 gboolean rota_write_file_atomic(const gchar *path, const void *data, gsize len, mode_t mode, GError **error);
 
 /* Removes path and, for a directory, everything below it (symlinks are
- * removed, never followed). Errors are ignored: used for cleanup. */
+ * removed, never followed, even if one replaces a directory meanwhile).
+ * Stays on the mount of path's parent: a filesystem or bind mount inside
+ * the tree is not emptied. Errors are ignored: used for cleanup. */
 void rota_remove_tree(const gchar *path);
 
 /* fsyncs the directory holding path, so a rename into it is durable. */

@@ -255,6 +255,35 @@ static gboolean remove_strays(RotaArtifactRepoState *st, GError **error)
 	return TRUE;
 }
 
+/* An instance goes in two steps: renamed to a hidden name that is no
+ * instance's (atomic), then removed. Whatever stops the removal halfway
+ * (power loss, a mount inside the tree) leaves a stray for the next prune,
+ * never a partial instance that an install would reuse as complete. */
+static void remove_instance(const RotaArtifactRepo *repo, const gchar *base)
+{
+	g_autofree gchar *path = g_build_filename(repo->path, base, NULL);
+	g_autofree gchar *doomed_base = g_strconcat(".removing", base, NULL);
+	g_autofree gchar *doomed = g_build_filename(repo->path, doomed_base, NULL);
+
+	rota_remove_tree(doomed); /* an interrupted prune's */
+	if (rename(path, doomed) != 0) {
+		int err = errno;
+		g_message("Artifact repo '%s': cannot remove instance '%s': %s", repo->name, base, g_strerror(err));
+		return;
+	}
+	rota_remove_tree(doomed);
+}
+
+static void fsync_dir(const gchar *path)
+{
+	int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	if (fd >= 0) {
+		fsync(fd);
+		close(fd);
+	}
+}
+
 gboolean rota_artifact_repo_prune(RotaArtifactRepoState *st, GError **error)
 {
 	if (!remove_strays(st, error) || !rescan(st, error))
@@ -270,9 +299,9 @@ gboolean rota_artifact_repo_prune(RotaArtifactRepoState *st, GError **error)
 				  st->config->name);
 			continue;
 		}
-		rota_remove_tree(path);
+		remove_instance(st->config, base);
 	}
-	rota_fsync_parent_dir(st->config->path);
+	fsync_dir(st->config->path);
 	return rescan(st, error);
 }
 

@@ -470,9 +470,27 @@ static gboolean update_artifact(Install *in, const Plan *p, GError **error)
 	return step(in, ok);
 }
 
+/* Prunes every repository after the artifacts were written: on success
+ * the instances the commit left unreferenced, on failure those written for
+ * this install (never linked, they would only take space until the next
+ * install prunes them). Only warns: once links have switched, the install
+ * has to go on to activate the slot it wrote, and what a failed prune
+ * leaves, the next one removes. */
+static void prune_repos(Install *in)
+{
+	GHashTableIter it;
+	gpointer repo;
+
+	g_hash_table_iter_init(&it, in->repos);
+	while (g_hash_table_iter_next(&it, NULL, &repo)) {
+		g_autoptr(GError) local = NULL;
+		if (!rota_artifact_repo_prune(repo, &local))
+			g_warning("Pruning after the install failed: %s", local->message);
+	}
+}
+
 /* Per repository the bundle has artifacts for: exactly the bundle's
- * artifacts become active (others in it are deactivated); then every
- * repository is pruned. */
+ * artifacts become active (others in it are deactivated). */
 static gboolean commit_artifacts(Install *in, GError **error)
 {
 	g_autoptr(GHashTable) active = g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL,
@@ -495,11 +513,6 @@ static gboolean commit_artifacts(Install *in, GError **error)
 	g_hash_table_iter_init(&it, active);
 	while (g_hash_table_iter_next(&it, &repo, &names)) {
 		if (!rota_artifact_repo_commit(repo, names, error))
-			return FALSE;
-	}
-	g_hash_table_iter_init(&it, in->repos);
-	while (g_hash_table_iter_next(&it, NULL, &repo)) {
-		if (!rota_artifact_repo_prune(repo, error))
 			return FALSE;
 	}
 	return TRUE;
@@ -525,7 +538,9 @@ static gboolean update_slots(Install *in, GError **error)
 		ok = !p->repo || update_artifact(in, p, error);
 	}
 	rota_progress_end(in->progress, ok);
-	if (!ok || !commit_artifacts(in, error))
+	ok = ok && commit_artifacts(in, error);
+	prune_repos(in);
+	if (!ok)
 		return FALSE;
 	if (mark && in->ctx->config->activate_installed && !rota_context_activate(in->ctx, mark, error))
 		return FALSE;

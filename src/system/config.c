@@ -626,12 +626,13 @@ static gboolean check_artifact_repo_names(Reader *r, RotaConfig *c, GError **err
 {
 	for (guint i = 0; i < c->artifact_repos->len; i++) {
 		RotaArtifactRepo *a = c->artifact_repos->pdata[i];
-		g_autofree gchar *group = g_strdup_printf("artifacts.%s", a->name);
 		for (guint j = 0; j < c->slots->len; j++) {
 			RotaSlot *s = c->slots->pdata[j];
 			if (g_str_equal(s->sclass, a->name)) {
-				g_autofree gchar *what = g_strdup_printf("Repo name '%s' is already used as a slot class", a->name);
-				invalid(error, r, group, "name", what);
+				/* RAUC's message (system-conf.md §1.4) */
+				g_set_error(error, ROTA_ERROR, ROTA_ERROR_INVALID,
+					    "%s: Existing slot class '%s' cannot be used as artifact repo name!", r->path,
+					    s->sclass);
 				return FALSE;
 			}
 		}

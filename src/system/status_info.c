@@ -119,8 +119,7 @@ RotaStatusReport *rota_status_report_from_context(RotaContext *ctx)
 	report->bootname = g_strdup(ctx->bootname);
 	for (guint i = 0; i < ctx->config->slots->len; i++)
 		add_context_slot(report, ctx, ctx->config->slots->pdata[i]);
-	if (ctx->config->artifact_repos->len)
-		report->artifacts = g_variant_ref_sink(rota_artifact_repos_status(ctx->config));
+	report->artifacts = g_variant_ref_sink(rota_artifact_repos_status(ctx->config));
 	return report;
 }
 
@@ -233,29 +232,38 @@ static const gchar *lookup_str(GVariant *dict, const gchar *key)
 	return v;
 }
 
+static void readable_repo(GString *out, GVariant *repo)
+{
+	RepoView v;
+
+	repo_view(repo, &v);
+	/* RAUC's layout: the description only in json and on D-Bus. */
+	g_string_append_printf(out, "[%s] (%s)\n  type: %s\n", v.name, v.path, v.type);
+	g_string_append(out, v.artifacts && g_variant_n_children(v.artifacts) ? "  artifacts:\n" : "  artifacts: (none)\n");
+	for (gsize a = 0; v.artifacts && a < g_variant_n_children(v.artifacts); a++) {
+		g_autoptr(GVariant) art = g_variant_get_child_value(v.artifacts, a);
+		g_autoptr(GVariant) insts = g_variant_lookup_value(art, "instances", G_VARIANT_TYPE("aa{sv}"));
+		g_string_append_printf(out, "    [%s]\n", lookup_str(art, "name"));
+		for (gsize k = 0; insts && k < g_variant_n_children(insts); k++) {
+			g_autoptr(GVariant) inst = g_variant_get_child_value(insts, k);
+			g_string_append_printf(out, "      checksum: %s\n        %s\n", lookup_str(inst, "checksum"),
+					       instance_active(inst) ? "active" : "inactive");
+		}
+	}
+	g_clear_pointer(&v.artifacts, g_variant_unref);
+}
+
+/* As RAUC: no section without repositories, a blank line after each. */
 static void readable_artifacts(GString *out, GVariant *repos)
 {
+	if (!repos || g_variant_n_children(repos) == 0)
+		return;
 	g_string_append(out, "=== Artifact Repo States ===\n");
 	for (gsize i = 0; i < g_variant_n_children(repos); i++) {
 		g_autoptr(GVariant) repo = g_variant_get_child_value(repos, i);
-		RepoView v;
-		repo_view(repo, &v);
-		/* RAUC's layout: the description only in json and on D-Bus. */
-		g_string_append_printf(out, "[%s] (%s)\n  type: %s\n", v.name, v.path, v.type);
-		g_string_append(out, v.artifacts && g_variant_n_children(v.artifacts) ? "  artifacts:\n" : "  artifacts: (none)\n");
-		for (gsize a = 0; v.artifacts && a < g_variant_n_children(v.artifacts); a++) {
-			g_autoptr(GVariant) art = g_variant_get_child_value(v.artifacts, a);
-			g_autoptr(GVariant) insts = g_variant_lookup_value(art, "instances", G_VARIANT_TYPE("aa{sv}"));
-			g_string_append_printf(out, "    [%s]\n", lookup_str(art, "name"));
-			for (gsize k = 0; insts && k < g_variant_n_children(insts); k++) {
-				g_autoptr(GVariant) inst = g_variant_get_child_value(insts, k);
-				g_string_append_printf(out, "      checksum: %s\n        %s\n", lookup_str(inst, "checksum"),
-						       instance_active(inst) ? "active" : "inactive");
-			}
-		}
-		g_clear_pointer(&v.artifacts, g_variant_unref);
+		readable_repo(out, repo);
+		g_string_append(out, "\n");
 	}
-	g_string_append(out, "\n");
 }
 
 static void shell_artifacts(GString *out, GVariant *repos)
@@ -273,7 +281,9 @@ static void shell_artifacts(GString *out, GVariant *repos)
 		shell_var(out, "RAUC_REPO_NAME", (guint)(r + 1), v.name);
 		shell_var(out, "RAUC_REPO_PATH", (guint)(r + 1), v.path);
 		shell_var(out, "RAUC_REPO_TYPE", (guint)(r + 1), v.type);
-		shell_var(out, "RAUC_REPO_PARENT_CLASS", (guint)(r + 1), NULL);
+		/* Without a parent class RAUC leaves the variable out. */
+		if (lookup_str(repo, "parent-class"))
+			shell_var(out, "RAUC_REPO_PARENT_CLASS", (guint)(r + 1), lookup_str(repo, "parent-class"));
 		for (gsize a = 0; v.artifacts && a < g_variant_n_children(v.artifacts); a++) {
 			g_autoptr(GVariant) art = g_variant_get_child_value(v.artifacts, a);
 			g_autoptr(GVariant) insts = g_variant_lookup_value(art, "instances", G_VARIANT_TYPE("aa{sv}"));
@@ -326,8 +336,7 @@ static gchar *format_readable(const RotaStatusReport *r, gboolean detailed)
 		}
 		g_string_append(out, "\n");
 	}
-	if (r->artifacts)
-		readable_artifacts(out, r->artifacts);
+	readable_artifacts(out, r->artifacts);
 	return g_string_free(out, FALSE);
 }
 
@@ -395,8 +404,8 @@ static gchar *format_shell(const RotaStatusReport *r, gboolean detailed)
 		if (detailed)
 			shell_detail(out, n, &s->status);
 	}
-	if (r->artifacts)
-		shell_artifacts(out, r->artifacts);
+	/* RAUC_REPOS is always there (empty without repositories). */
+	shell_artifacts(out, r->artifacts);
 	return g_string_free(out, FALSE);
 }
 

@@ -29,7 +29,8 @@ typedef struct {
 	gchar *bootname;     /* the detected boot name string */
 	gchar *primary;      /* the primary slot's name; NULL if unknown */
 	GPtrArray *slots;    /* RotaStatusSlot, in config order */
-	GVariant *artifacts; /* GetArtifactStatus's aa{sv}; NULL when no repository is configured */
+	GVariant *artifacts; /* GetArtifactStatus's aa{sv} (empty without repositories); NULL when
+			     * unknown (a service without the method, such as RAUC 1.8) */
 } RotaStatusReport;
 
 RotaStatusReport *rota_status_report_new(void);

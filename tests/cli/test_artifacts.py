@@ -154,10 +154,22 @@ def test_prune_removes_strays_and_keeps_instances_in_use(system, bundle, repos):
     assert entries(apps) == sorted([f".artifact-hello-{sha256(app)}", "hello"])
 
 
+def test_unreferenced_instance_is_never_reused(system, bundle, repos):
+    """Only what a link points at is trusted: an instance nobody links to
+    (left by a failed install, or put there) is pruned before planning, so
+    the bundle's image is copied afresh even if the name and digest match."""
+    app = blob(16)
+    forged = repos["apps"] / f".artifact-hello-{sha256(app)}"
+    forged.write_bytes(b"not what the digest says")
+    r = system.install(bundle({"apps/hello": ("hello.bin", app)}))
+    assert "Copying artifact image to repo 'apps'" in r.stdout + r.stderr
+    assert active(repos["apps"], "hello")[1].read_bytes() == app
+
 def test_failed_artifact_changes_no_link(system, bundle, repos, rootfs):
     """The second artifact fails while extracting: the first one's new
-    instance is written but never activated, nothing half-written stays, and
-    the booted slot remains primary."""
+    instance is written but never activated (and pruned right away, not left
+    taking space), nothing half-written stays, and the booted slot remains
+    primary."""
     v1, v2 = blob(7), blob(8)
     system.install(bundle({"apps/hello": ("hello.bin", v1)}))
     system.reset_grub()
@@ -166,7 +178,8 @@ def test_failed_artifact_changes_no_link(system, bundle, repos, rootfs):
     system.fails("install", bad, match="Failed to install artifact trees/tool: ")
     assert active(repos["apps"], "hello")[0] == sha256(v1)
     assert active(repos["trees"], "tool") is None
-    assert not any(e.endswith(".tmp") for e in entries(repos["trees"]) + entries(repos["apps"]))
+    assert entries(repos["trees"]) == []
+    assert entries(repos["apps"]) == [f".artifact-hello-{sha256(v1)}", "hello"]
     assert system.primary() == "A"
 
 
@@ -199,7 +212,7 @@ def test_missing_repo_directory_refused(system, bundle, repos):
      "[artifacts.a] parent-class: Parent slot classes are not yet supported for artifact repos"),
     ("[artifacts.a]\ntype=files", "[artifacts.a] path: missing (required)"),
     ("[artifacts.a]\npath=/tmp", "[artifacts.a] type: missing (required)"),
-    ("[artifacts.rootfs]\npath=/tmp\ntype=files", "Repo name 'rootfs' is already used as a slot class"),
+    ("[artifacts.rootfs]\npath=/tmp\ntype=files", "Existing slot class 'rootfs' cannot be used as artifact repo name!"),
 ])
 def test_config_errors(system, section, match):
     system.write_conf(sections=section)
@@ -235,5 +248,87 @@ def test_status_shows_repositories(system, bundle, repos):
 
 
 def test_no_repositories_no_artifact_section(system):
+    """As RAUC (HEAD): readable has no section, shell still says
+    RAUC_REPOS='' and json has an empty list."""
     assert "Artifact Repo" not in system.rota("status").stdout
-    assert "artifact-repositories" not in json.loads(system.rota("status", "--output-format=json").stdout)
+    assert json.loads(system.rota("status", "--output-format=json").stdout)["artifact-repositories"] == []
+    lines = system.rota("status", "--output-format=shell").stdout.splitlines()
+    assert lines[-1] == "RAUC_REPOS=''"
+    assert not any(line.startswith("RAUC_REPO_") for line in lines)
+
+
+REMOVE_REPO_HOOK = """\
+#!/bin/sh
+[ "$1" = slot-post-install ] && rmdir "$GONE_REPO"
+exit 0
+"""
+
+
+def test_prune_failure_after_commit_still_activates(system, bundle, repos, rootfs):
+    """Once the links have switched, the install goes on to activate the
+    slot: a repository that cannot be pruned afterwards (here its directory
+    vanished during the install) only warns, else the new artifacts would
+    run with the old slot still primary."""
+    app = blob(13)
+    b = bundle({"rootfs": ("rootfs.img", rootfs), "apps/hello": ("hello.bin", app)}, hooks_file="hook.sh",
+               files={"hook.sh": (REMOVE_REPO_HOOK, 0o755)}, image_keys={"rootfs": "hooks=post-install"})
+    r = system.install(b, env={"GONE_REPO": str(repos["trees"])})
+    assert not repos["trees"].exists()
+    assert "Pruning after the install failed: Artifact repo 'trees'" in r.stderr, r.stderr
+    assert active(repos["apps"], "hello")[0] == sha256(app)
+    assert system.primary() == "B"
+
+
+def test_planted_symlinks_are_removed_not_followed(system, bundle, repos, tmp_path):
+    """Someone put symlinks where rota writes: an interrupted install's
+    `.tmp` and an instance path, pointing outside the repository. They are
+    removed as strays and replaced, and nothing outside is touched."""
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "precious").write_text("keep")
+    app, tree = blob(14), tar_bytes({"f": b"1"})
+    (repos["trees"] / f".artifact-tool-{sha256(tree)}.tmp").symlink_to(outside)
+    (repos["apps"] / f".artifact-hello-{sha256(app)}.tmp").symlink_to(outside / "precious")
+    (repos["apps"] / f".artifact-hello-{sha256(app)}").symlink_to(outside)
+    system.install(bundle({"apps/hello": ("hello.bin", app), "trees/tool": ("tool.tar.gz", tree)}))
+    assert sorted(os.listdir(outside)) == ["precious"]
+    assert (outside / "precious").read_text() == "keep"
+    digest, path = active(repos["apps"], "hello")
+    assert digest == sha256(app) and not path.is_symlink() and path.read_bytes() == app
+    digest, path = active(repos["trees"], "tool")
+    assert not path.is_symlink() and (path / "f").read_bytes() == b"1"
+    assert entries(repos["apps"]) == [f".artifact-hello-{sha256(app)}", "hello"]
+
+
+def tar_with(members):
+    """An uncompressed tar of (kind, name, data-or-target) entries, after
+    incompressible padding (a bundle's squashfs must exceed 4 KiB)."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tf:
+        for kind, name, value in [("file", "pad", blob(15))] + members:
+            info = tarfile.TarInfo(name)
+            if kind == "file":
+                info.size = len(value)
+                tf.addfile(info, io.BytesIO(value))
+            else:
+                info.type = tarfile.SYMTYPE if kind == "sym" else tarfile.LNKTYPE
+                info.linkname = value
+                tf.addfile(info)
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("members", [
+    [("sym", "evil", "{out}"), ("file", "evil/x", b"pwn")],
+    [("sym", "evil", "../../../../../../../../{out}"), ("file", "evil/x", b"pwn")],
+    [("file", "../x", b"pwn")],
+    [("hard", "h", "../../../../../../../../{out}/kept")],
+], ids=["absolute-symlink", "relative-symlink", "dotdot", "hardlink-out"])
+def test_tree_cannot_write_outside_its_instance(system, bundle, repos, tmp_path, members):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "kept").write_text("keep")
+    t = tar_with([(k, n, v.format(out=out) if isinstance(v, str) else v) for k, n, v in members])
+    system.fails("install", bundle({"trees/tool": ("tool.tar", t)}), match="Failed to install artifact trees/tool: ")
+    assert sorted(os.listdir(out)) == ["kept"] and (out / "kept").read_text() == "keep"
+    assert os.stat(out / "kept").st_nlink == 1
+    assert entries(repos["trees"]) == []

@@ -2,7 +2,10 @@
  * §9): what a scan takes for instances and active links, what prune
  * removes, how commit swaps links, and the GetArtifactStatus shape.
  * tests/cli/test_artifacts.py covers whole installs. */
+#define _GNU_SOURCE /* unshare */
 #include <glib/gstdio.h>
+#include <sched.h>
+#include <sys/mount.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -70,6 +73,8 @@ static void test_scan(Fixture *f, gconstpointer data)
 	link_to(f, "my-app", ".artifact-my-app-" D2);
 	link_to(f, "other", ".artifact-my-app-" D1); /* another name's instance */
 	link_to(f, "gone", ".artifact-gone-" D1);    /* no such instance */
+	link_to(f, ".artifact-sym-" D1, "/etc");     /* a symlink is no instance */
+	link_to(f, "sym", ".artifact-sym-" D1);
 	st = rota_artifact_repo_scan(&f->repo, &error);
 	g_assert_no_error(error);
 	g_assert_cmpuint(st->instances->len, ==, 2);
@@ -120,6 +125,52 @@ static void test_prune(Fixture *f, gconstpointer data)
 	g_assert_false(exists(f, "plain-file"));
 	g_assert_false(exists(f, ".hidden"));
 	g_assert_cmpuint(st->instances->len, ==, 1); /* rescanned */
+}
+
+/* Enters a mount namespace of its own, so the mounts a test makes vanish
+ * with the process; FALSE (test skipped) without the privilege. */
+static gboolean private_mounts(void)
+{
+	if (unshare(CLONE_NEWNS) != 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0) {
+		g_test_skip("needs CAP_SYS_ADMIN for a mount namespace");
+		return FALSE;
+	}
+	return TRUE;
+}
+
+/* An unreferenced instance that cannot be removed completely (here: a
+ * filesystem is mounted inside it) must not stay behind as an instance:
+ * an install of the same digest would reuse what is left as complete. */
+static void test_prune_leaves_no_partial_instance(Fixture *f, gconstpointer data)
+{
+	g_autoptr(RotaArtifactRepoState) st = NULL;
+	g_autoptr(GError) error = NULL;
+	g_autofree gchar *inst = g_build_filename(f->dir, ".artifact-t-" D1, NULL);
+	g_autofree gchar *mnt = g_build_filename(inst, "mnt", NULL);
+	g_autofree gchar *file = g_build_filename(inst, "file", NULL);
+	g_autofree gchar *mounted = g_build_filename(mnt, "data", NULL);
+	g_autofree gchar *left_mnt = g_build_filename(f->dir, ".removing.artifact-t-" D1, "mnt", NULL);
+
+	(void)data;
+	if (!private_mounts())
+		return;
+	f->repo.type = (gchar *)"trees";
+	g_assert_cmpint(g_mkdir_with_parents(mnt, 0755), ==, 0);
+	g_assert_true(g_file_set_contents(file, "part of the tree", -1, NULL));
+	g_assert_cmpint(mount("none", mnt, "tmpfs", 0, NULL), ==, 0);
+	g_assert_true(g_file_set_contents(mounted, "someone else's", -1, NULL));
+	st = rota_artifact_repo_scan(&f->repo, &error);
+	g_assert_no_error(error);
+	g_assert_true(rota_artifact_repo_has_instance(st, "t", D1));
+	g_assert_true(rota_artifact_repo_prune(st, &error));
+	g_assert_no_error(error);
+	g_assert_false(rota_artifact_repo_has_instance(st, "t", D1));
+	g_assert_false(exists(f, ".artifact-t-" D1));
+	g_assert_true(g_file_test(left_mnt, G_FILE_TEST_IS_DIR)); /* a stray, tried again next time */
+	g_assert_cmpint(umount(left_mnt), ==, 0);
+	g_assert_true(rota_artifact_repo_prune(st, &error));
+	g_assert_no_error(error);
+	g_assert_false(exists(f, ".removing.artifact-t-" D1));
 }
 
 static void test_commit(Fixture *f, gconstpointer data)
@@ -190,6 +241,8 @@ int main(int argc, char **argv)
 	g_test_add("/artifacts/scan", Fixture, NULL, setup, test_scan, teardown);
 	g_test_add("/artifacts/scan-missing-dir", Fixture, NULL, setup, test_scan_missing_dir, teardown);
 	g_test_add("/artifacts/prune", Fixture, NULL, setup, test_prune, teardown);
+	g_test_add("/artifacts/prune-leaves-no-partial-instance", Fixture, NULL, setup,
+		   test_prune_leaves_no_partial_instance, teardown);
 	g_test_add("/artifacts/commit", Fixture, NULL, setup, test_commit, teardown);
 	g_test_add("/artifacts/status-variant", Fixture, NULL, setup, test_status_variant, teardown);
 	return g_test_run();

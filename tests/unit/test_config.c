@@ -834,6 +834,22 @@ static void test_artifact_repo(Fixture *f, gconstpointer data)
 	g_assert_null(rota_config_find_artifact_repo(c, "nope"));
 }
 
+/* The messages of system-conf.md §9a and §1.4. */
+static void test_artifact_repo_errors(Fixture *f, gconstpointer data)
+{
+	(void)data;
+	assert_load_error(f, MINIMAL "[artifacts.a.b]\npath=/x\ntype=files\n", "artifacts.a.b", NULL,
+			  "Invalid artifacts repo format");
+	assert_load_error(f, MINIMAL "[artifacts.a]\npath=/x\ntype=composefs\n", "artifacts.a", "type",
+			  "Unsupported artifacts repo type 'composefs' for repo a selected in system config");
+	assert_load_error(f, MINIMAL "[artifacts.a]\npath=/x\ntype=files\nparent-class=rootfs\n", "artifacts.a",
+			  "parent-class", "Parent slot classes are not yet supported for artifact repos");
+	assert_load_error(f, MINIMAL "[artifacts.a]\ntype=files\n", "artifacts.a", "path", "missing");
+	assert_load_error(f, MINIMAL "[artifacts.a]\npath=/x\n", "artifacts.a", "type", "missing");
+	assert_load_error(f, MINIMAL "[slot.rootfs.0]\ndevice=/dev/a\n[artifacts.rootfs]\npath=/x\ntype=files\n", NULL,
+			  NULL, "Existing slot class 'rootfs' cannot be used as artifact repo name!");
+}
+
 static void test_other_bootloader_keys_warn(Fixture *f, gconstpointer data)
 {
 	g_autoptr(RotaConfig) c = NULL;
@@ -954,6 +970,7 @@ int main(int argc, char **argv)
 	ADD("warn/unknown-key", test_unknown_key_warns);
 	ADD("warn/unknown-section", test_unknown_section_warns);
 	ADD("artifacts/repo", test_artifact_repo);
+	ADD("artifacts/repo-errors", test_artifact_repo_errors);
 	ADD("warn/other-bootloader-keys", test_other_bootloader_keys_warn);
 	ADD("value/boolean-like-gkeyfile", test_boolean_like_gkeyfile);
 	ADD("value/non-utf8", test_non_utf8_value);

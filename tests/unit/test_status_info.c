@@ -193,6 +193,96 @@ static void test_unknown_primary_and_booted(void)
 	g_assert_nonnull(strstr(json, "\"boot_primary\":null"));
 }
 
+/* Two repositories as GetArtifactStatus gives them: "apps" with an
+ * artifact in an active and an inactive instance, "trees" empty. */
+static GVariant *sample_repos(void)
+{
+	return g_variant_ref_sink(g_variant_new_parsed(
+		"[{'name': <'apps'>, 'path': <'/data/apps'>, 'type': <'files'>,"
+		"  'artifacts': <[{'name': <'hello'>, 'instances': <["
+		"     {'checksum': <'aa11'>, 'references': <@as ['']>},"
+		"     {'checksum': <'bb22'>, 'references': <@as []>}]>}]>},"
+		" {'name': <'trees'>, 'path': <'/data/trees'>, 'type': <'trees'>,"
+		"  'artifacts': <@aa{sv} []>}]"));
+}
+
+/* RAUC's layout: a blank line after every repository. */
+static void test_readable_artifacts(void)
+{
+	g_autoptr(RotaStatusReport) r = sample_report();
+	g_autofree gchar *out = NULL;
+	const gchar *section;
+
+	r->artifacts = sample_repos();
+	out = rota_status_report_format(r, ROTA_OUTPUT_READABLE, FALSE);
+	section = strstr(out, "=== Artifact Repo States ===\n");
+	g_assert_nonnull(section);
+	g_assert_cmpstr(section, ==,
+			"=== Artifact Repo States ===\n"
+			"[apps] (/data/apps)\n"
+			"  type: files\n"
+			"  artifacts:\n"
+			"    [hello]\n"
+			"      checksum: aa11\n"
+			"        active\n"
+			"      checksum: bb22\n"
+			"        inactive\n"
+			"\n"
+			"[trees] (/data/trees)\n"
+			"  type: trees\n"
+			"  artifacts: (none)\n"
+			"\n");
+}
+
+/* RAUC_REPOS is always printed, empty without repositories; without a
+ * parent class there is no RAUC_REPO_PARENT_CLASS_r. */
+static void test_shell_artifacts(void)
+{
+	g_autoptr(RotaStatusReport) r = sample_report();
+	g_autofree gchar *none = NULL, *unknown = NULL, *out = NULL;
+
+	r->artifacts = g_variant_ref_sink(g_variant_new_array(G_VARIANT_TYPE_VARDICT, NULL, 0));
+	none = rota_status_report_format(r, ROTA_OUTPUT_SHELL, FALSE);
+	g_assert_true(g_str_has_suffix(none, "RAUC_SLOT_BOOT_STATUS_4=''\nRAUC_REPOS=''\n"));
+	g_clear_pointer(&r->artifacts, g_variant_unref);
+	unknown = rota_status_report_format(r, ROTA_OUTPUT_SHELL, FALSE);
+	g_assert_cmpstr(unknown, ==, none);
+	r->artifacts = sample_repos();
+	out = rota_status_report_format(r, ROTA_OUTPUT_SHELL, FALSE);
+	g_assert_true(g_str_has_suffix(out, "RAUC_SLOT_BOOT_STATUS_4=''\n"
+					    "RAUC_REPO_NAME_1='apps'\n"
+					    "RAUC_REPO_PATH_1='/data/apps'\n"
+					    "RAUC_REPO_TYPE_1='files'\n"
+					    "RAUC_REPO_ARTIFACT_NAME_1_1='hello'\n"
+					    "RAUC_REPO_ARTIFACT_INSTANCE_CHECKSUM_1_1_1='aa11'\n"
+					    "RAUC_REPO_ARTIFACT_INSTANCE_ACTIVE_1_1_1='1'\n"
+					    "RAUC_REPO_ARTIFACT_INSTANCE_CHECKSUM_1_1_2='bb22'\n"
+					    "RAUC_REPO_ARTIFACT_INSTANCE_ACTIVE_1_1_2='0'\n"
+					    "RAUC_REPO_ARTIFACT_INSTANCES_1_1='1 2'\n"
+					    "RAUC_REPO_ARTIFACTS_1='1'\n"
+					    "RAUC_REPO_NAME_2='trees'\n"
+					    "RAUC_REPO_PATH_2='/data/trees'\n"
+					    "RAUC_REPO_TYPE_2='trees'\n"
+					    "RAUC_REPO_ARTIFACTS_2=''\n"
+					    "RAUC_REPOS='1 2'\n"));
+}
+
+/* "artifact-repositories" whenever the list is known, even empty (HEAD);
+ * left out only when the service could not say (RAUC 1.8). */
+static void test_json_artifacts(void)
+{
+	g_autoptr(RotaStatusReport) r = sample_report();
+	g_autofree gchar *none = NULL, *unknown = NULL;
+
+	g_ptr_array_set_size(r->slots, 0);
+	r->artifacts = g_variant_ref_sink(g_variant_new_array(G_VARIANT_TYPE_VARDICT, NULL, 0));
+	none = rota_status_report_format(r, ROTA_OUTPUT_JSON, FALSE);
+	g_assert_true(g_str_has_suffix(none, "\"slots\":[],\"artifact-repositories\":[]}"));
+	g_clear_pointer(&r->artifacts, g_variant_unref);
+	unknown = rota_status_report_format(r, ROTA_OUTPUT_JSON, FALSE);
+	g_assert_true(g_str_has_suffix(unknown, "\"slots\":[]}"));
+}
+
 int main(int argc, char **argv)
 {
 	g_test_init(&argc, &argv, NULL);
@@ -202,5 +292,8 @@ int main(int argc, char **argv)
 	g_test_add_func("/status-info/json", test_json);
 	g_test_add_func("/status-info/json-pretty", test_json_pretty_without_details);
 	g_test_add_func("/status-info/unknown-primary-and-booted", test_unknown_primary_and_booted);
+	g_test_add_func("/status-info/readable-artifacts", test_readable_artifacts);
+	g_test_add_func("/status-info/shell-artifacts", test_shell_artifacts);
+	g_test_add_func("/status-info/json-artifacts", test_json_artifacts);
 	return g_test_run();
 }

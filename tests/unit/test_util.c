@@ -1,6 +1,9 @@
 /* test_util.c — hex coding, path safety, atomic writes. */
+#define _GNU_SOURCE /* unshare */
 #include <glib/gstdio.h>
+#include <sched.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -85,6 +88,54 @@ static void test_remove_tree(void)
 	g_assert_false(g_file_test(outside, G_FILE_TEST_EXISTS));
 }
 
+/* Enters a mount namespace of its own, so the mounts a test makes vanish
+ * with the process; FALSE (test skipped) without the privilege. */
+static gboolean private_mounts(void)
+{
+	if (unshare(CLONE_NEWNS) != 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0) {
+		g_test_skip("needs CAP_SYS_ADMIN for a mount namespace");
+		return FALSE;
+	}
+	return TRUE;
+}
+
+/* A filesystem or a bind mount (of the same filesystem) inside the tree
+ * is not emptied: what is mounted there belongs to someone else. */
+static void test_remove_tree_stays_on_its_mount(void)
+{
+	g_autofree gchar *dir = g_dir_make_tmp("rota-util-XXXXXX", NULL);
+	g_autofree gchar *outside = g_dir_make_tmp("rota-util-XXXXXX", NULL);
+	g_autofree gchar *tmpfs = g_build_filename(dir, "tmpfs", NULL);
+	g_autofree gchar *bind = g_build_filename(dir, "bind", NULL);
+	g_autofree gchar *mine = g_build_filename(dir, "mine", NULL);
+	g_autofree gchar *on_tmpfs = g_build_filename(tmpfs, "data", NULL);
+	g_autofree gchar *kept = g_build_filename(outside, "kept", NULL);
+
+	if (!private_mounts())
+		return;
+	g_assert_cmpint(g_mkdir(tmpfs, 0755), ==, 0);
+	g_assert_cmpint(g_mkdir(bind, 0755), ==, 0);
+	g_assert_true(g_file_set_contents(mine, "x", 1, NULL));
+	g_assert_true(g_file_set_contents(kept, "y", 1, NULL));
+	g_assert_cmpint(mount("none", tmpfs, "tmpfs", 0, NULL), ==, 0);
+	g_assert_cmpint(mount(outside, bind, NULL, MS_BIND, NULL), ==, 0);
+	g_assert_true(g_file_set_contents(on_tmpfs, "z", 1, NULL));
+
+	rota_remove_tree(tmpfs); /* a mount point itself */
+	g_assert_true(g_file_test(on_tmpfs, G_FILE_TEST_EXISTS));
+	rota_remove_tree(dir);
+	g_assert_false(g_file_test(mine, G_FILE_TEST_EXISTS));
+	g_assert_true(g_file_test(on_tmpfs, G_FILE_TEST_EXISTS));
+	g_assert_true(g_file_test(kept, G_FILE_TEST_EXISTS));
+
+	g_assert_cmpint(umount(tmpfs), ==, 0);
+	g_assert_cmpint(umount(bind), ==, 0);
+	rota_remove_tree(dir);
+	g_assert_false(g_file_test(dir, G_FILE_TEST_EXISTS));
+	g_assert_true(g_file_test(kept, G_FILE_TEST_EXISTS));
+	rota_remove_tree(outside);
+}
+
 int main(int argc, char **argv)
 {
 	g_test_init(&argc, &argv, NULL);
@@ -92,6 +143,7 @@ int main(int argc, char **argv)
 	g_test_add_func("/util/path-safety", test_path_safety);
 	g_test_add_func("/util/atomic-write", test_atomic_write);
 	g_test_add_func("/util/remove-tree", test_remove_tree);
+	g_test_add_func("/util/remove-tree-stays-on-its-mount", test_remove_tree_stays_on_its_mount);
 	g_test_add_func("/util/atomic-write-missing-dir", test_write_atomic_missing_dir);
 	return g_test_run();
 }
