@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <glib/gstdio.h>
+#include <limits.h>
 #include <stdio.h>
 #include <sys/stat.h>
 #include <fcntl.h>
@@ -81,6 +82,24 @@ static RotaArtifactInstance *find_instance(const RotaArtifactRepoState *st, cons
 			return in;
 	}
 	return NULL;
+}
+
+gboolean rota_artifact_check_instance_name(const gchar *repo, const gchar *name, const gchar *digest, GError **error)
+{
+	/* The longest name on disk: ".removing.artifact-<name>-<digest>". */
+	gsize longest = strlen(".removing" INSTANCE_PREFIX) + strlen(name) + 1 + DIGEST_HEX;
+
+	if (!digest || !is_digest(digest)) {
+		g_set_error(error, ROTA_ERROR, ROTA_ERROR_INVALID, "Artifact '%s/%s' has no valid sha256 (64 lower-case hex digits)",
+			    repo, name);
+		return FALSE;
+	}
+	if (longest > NAME_MAX) {
+		g_set_error(error, ROTA_ERROR, ROTA_ERROR_INVALID,
+			    "Artifact name '%s/%s' is too long: its instance names would exceed %d bytes", repo, name, NAME_MAX);
+		return FALSE;
+	}
+	return TRUE;
 }
 
 gboolean rota_artifact_repo_has_instance(const RotaArtifactRepoState *st, const gchar *name, const gchar *digest)

@@ -38,6 +38,11 @@ RotaArtifactRepoState *rota_artifact_repo_scan(const RotaArtifactRepo *repo, GEr
  * Rescans. */
 gboolean rota_artifact_repo_prune(RotaArtifactRepoState *st, GError **error);
 
+/* Whether an artifact's name and digest make valid instance names: the
+ * digest 64 lower-case hex digits, every name derived from them within
+ * NAME_MAX. Checked when planning, before anything is written. */
+gboolean rota_artifact_check_instance_name(const gchar *repo, const gchar *name, const gchar *digest, GError **error);
+
 gboolean rota_artifact_repo_has_instance(const RotaArtifactRepoState *st, const gchar *name, const gchar *digest);
 
 /* Writes instance name/digest from src (`files`: a copy read back and

@@ -253,6 +253,8 @@ static gboolean plan_artifact(Install *in, RotaImage *img, GHashTable *seen, GEr
 		g_set_error(error, ROTA_ERROR, ROTA_ERROR_INVALID, "Artifact image '%s' has no file", key);
 		return FALSE;
 	}
+	if (!rota_artifact_check_instance_name(img->slotclass, img->artifact, img->sha256, error))
+		return FALSE;
 	if (g_str_equal(repo->config->type, "trees") && g_strcmp0(rota_image_get_type(img, NULL), "tar") != 0) {
 		g_set_error(error, ROTA_ERROR, ROTA_ERROR_INVALID,
 			    "Artifact image '%s' (%s) for repo '%s' of type 'trees' must be a tar archive", key, img->filename,

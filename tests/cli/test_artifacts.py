@@ -332,3 +332,16 @@ def test_tree_cannot_write_outside_its_instance(system, bundle, repos, tmp_path,
     assert sorted(os.listdir(out)) == ["kept"] and (out / "kept").read_text() == "keep"
     assert os.stat(out / "kept").st_nlink == 1
     assert entries(repos["trees"]) == []
+
+
+def test_too_long_artifact_name_refused_before_writing(system, bundle, repos, rootfs):
+    """Instance names add 75 bytes to the artifact's name: one that would not
+    fit a directory entry is refused while planning, before the slot is
+    written."""
+    name = "a" * 190
+    before = system.grub()
+    b = bundle({"rootfs": ("rootfs.img", rootfs), f"apps/{name}": ("app.bin", blob(13))})
+    system.fails("install", b, match=f"Artifact name 'apps/{name}' is too long")
+    assert system.grub() == before
+    assert system.device("rootfs.1").read_bytes() == b"\0" * len(system.device("rootfs.1").read_bytes())
+    assert entries(repos["apps"]) == []

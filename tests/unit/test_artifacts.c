@@ -4,6 +4,7 @@
  * tests/cli/test_artifacts.py covers whole installs. */
 #define _GNU_SOURCE /* unshare */
 #include <glib/gstdio.h>
+#include <limits.h>
 #include <sched.h>
 #include <sys/mount.h>
 #include <string.h>
@@ -234,6 +235,26 @@ static void test_status_variant(Fixture *f, gconstpointer data)
 	g_assert_cmpuint(g_variant_n_children(refs), ==, 1);
 }
 
+static void test_instance_name_check(void)
+{
+	g_autofree gchar *longest = g_strnfill(NAME_MAX - strlen(".removing.artifact-") - 1 - 64, 'n');
+	g_autofree gchar *too_long = g_strnfill(strlen(longest) + 1, 'n');
+	g_autoptr(GError) error = NULL;
+
+	g_assert_true(rota_artifact_check_instance_name("apps", "a", D1, &error));
+	g_assert_true(rota_artifact_check_instance_name("apps", longest, D1, &error));
+	g_assert_no_error(error);
+	g_assert_false(rota_artifact_check_instance_name("apps", "a", "abc", &error));
+	g_assert_error(error, ROTA_ERROR, ROTA_ERROR_INVALID);
+	g_clear_error(&error);
+	g_assert_false(rota_artifact_check_instance_name("apps", "a", NULL, &error));
+	g_clear_error(&error);
+	g_assert_false(rota_artifact_check_instance_name("apps", "a", "ABCDEF0123456789ABCDEF0123456789ABCDEF0123456789ABCDEF0123456789", &error));
+	g_clear_error(&error);
+	g_assert_false(rota_artifact_check_instance_name("apps", too_long, D1, &error));
+	g_assert_nonnull(strstr(error->message, "is too long"));
+}
+
 int main(int argc, char **argv)
 {
 	g_test_init(&argc, &argv, NULL);
@@ -245,5 +266,6 @@ int main(int argc, char **argv)
 		   test_prune_leaves_no_partial_instance, teardown);
 	g_test_add("/artifacts/commit", Fixture, NULL, setup, test_commit, teardown);
 	g_test_add("/artifacts/status-variant", Fixture, NULL, setup, test_status_variant, teardown);
+	g_test_add_func("/artifacts/instance-name-check", test_instance_name_check);
 	return g_test_run();
 }
