@@ -526,7 +526,9 @@ static gboolean cmd_install(gchar **args, GError **error)
 	return want_args(args, 1, "install BUNDLE", error) && install_source(args[0], opt.http_headers, error);
 }
 
-/* hawkBit's token goes with the configured headers (--http-header). */
+/* hawkBit's token goes with the configured headers (--http-header). An
+ * in-process installation's context takes system.conf along (open_context):
+ * each one loads it anew. */
 static gboolean hawkbit_install(const gchar *source, gchar **http_headers, gpointer data G_GNUC_UNUSED,
 				GError **error)
 {
@@ -538,6 +540,8 @@ static gboolean hawkbit_install(const gchar *source, gchar **http_headers, gpoin
 		g_ptr_array_add(all, *h);
 	g_ptr_array_add(all, NULL);
 	failure_status = 1;
+	if (!config && !load_config(error))
+		return FALSE;
 	return install_source(source, all->len > 1 ? (gchar **)all->pdata : NULL, error);
 }
 
@@ -548,7 +552,12 @@ static gboolean cmd_hawkbit(gchar **args, GError **error)
 	if (!want_args(args, 1, "hawkbit HAWKBIT.CONF", error))
 		return FALSE;
 	hc = rota_hawkbit_config_load(args[0], error);
-	return hc && rota_hawkbit_run(hc, hawkbit_install, NULL, opt.run_once, error);
+	if (hc && rota_hawkbit_run(hc, hawkbit_install, NULL, opt.run_once, error))
+		return TRUE;
+	/* An installation through the service may have succeeded (status 0)
+	 * before the poll failed (the server did not take the result). */
+	failure_status = MAX(failure_status, 1);
+	return FALSE;
 }
 
 static gboolean cmd_mark(const gchar *state, const gchar *identifier, GError **error)

@@ -6,7 +6,14 @@
  * progress and the result as action feedback.
  *
  * The configuration file uses rauc-hawkbit-updater's keys ([client],
- * [device]), so existing device configurations carry over. */
+ * [device]), so existing device configurations carry over.
+ *
+ * The server's replies are untrusted input, parsed by whoever runs the
+ * client: with a `rota service` running, installations go through it and
+ * the client can (and should) run as an unprivileged user; without one it
+ * installs in-process and so parses the network's JSON as root. The target
+ * token is only ever sent to the configured server (scheme, host and port):
+ * links elsewhere are refused (API) or fetched without it (artifacts). */
 #pragma once
 
 #include <glib.h>
@@ -14,6 +21,7 @@
 typedef struct {
 	gchar *path;            /* the configuration file, for messages */
 	gchar *server;          /* host[:port] */
+	gchar *base;            /* the controller's URL: http(s)://server/tenant/controller/v1/target */
 	gboolean ssl;
 	gboolean ssl_verify;
 	gchar *tenant;
@@ -21,6 +29,7 @@ typedef struct {
 	gchar *auth_header;     /* "Authorization: TargetToken …" / "… GatewayToken …", or NULL */
 	gchar *download_location;
 	gboolean stream_bundle;
+	gboolean send_download_auth; /* the token with downloads from the server itself */
 	guint retry_wait;       /* seconds */
 	guint connect_timeout;  /* seconds */
 	guint timeout;          /* seconds, for API requests (not for bundle downloads) */
@@ -39,15 +48,29 @@ RotaHawkbitConfig *rota_hawkbit_config_load(const gchar *path, GError **error);
  * http_headers (NULL-terminated "Name: value") with every request. */
 typedef gboolean (*RotaHawkbitInstallFunc)(const gchar *source, gchar **http_headers, gpointer data, GError **error);
 
-/* One poll of the server, and whatever it asks for. *out_sleep: the
- * polling interval the server wants, in seconds. A deployment that failed
- * (download, check, install) is reported to the server first, then
- * returned as the poll's error, as is any failure to talk to the server. */
-gboolean rota_hawkbit_poll(const RotaHawkbitConfig *config, RotaHawkbitInstallFunc install, gpointer data,
-			   guint *out_sleep, GError **error);
+/* The last action this process closed. Offered again (the server did not
+ * get the closing feedback), it is reported again, not installed again. */
+typedef struct {
+	gchar *id;
+	gchar *execution; /* closed, or downloaded (a download-only action) */
+	gboolean ok;
+	gchar *detail;
+} RotaHawkbitLast;
 
-/* Polls forever (or once with once): after a failed poll it waits
- * retry_wait seconds, otherwise the server's interval. Returns only with
- * once: whether that poll succeeded. */
+void rota_hawkbit_last_clear(RotaHawkbitLast *last);
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(RotaHawkbitLast, rota_hawkbit_last_clear)
+
+/* One poll of the server, and whatever it asks for. *out_sleep: the
+ * polling interval the server wants, in seconds (at least 1). A deployment
+ * that failed (download, check, install) is reported to the server first,
+ * then returned as the poll's error, as is any failure to talk to the
+ * server. last: kept from poll to poll. */
+gboolean rota_hawkbit_poll(const RotaHawkbitConfig *config, RotaHawkbitLast *last, RotaHawkbitInstallFunc install,
+			   gpointer data, guint *out_sleep, GError **error);
+
+/* Removes a download left behind (rota stopped in the middle of one), then
+ * polls forever (or once with once): after a failed poll it waits
+ * retry_wait seconds (at least 1), otherwise the server's interval.
+ * Returns only with once: whether that poll succeeded. */
 gboolean rota_hawkbit_run(const RotaHawkbitConfig *config, RotaHawkbitInstallFunc install, gpointer data,
 			  gboolean once, GError **error);

@@ -1055,3 +1055,25 @@ def test_hawkbit_streams_through_the_service(system, bus, maker, tmp_path):
     finally:
         svc.stop()
         ddi.stop()
+
+
+def test_hawkbit_fails_when_the_result_does_not_reach_the_server(system, bus, maker, tmp_path):
+    """The service installs, the server refuses the closing feedback: the
+    run failed (the action is still open), exit status 1, not the
+    installation's 0."""
+    from hawkbit_server import DdiServer
+    ddi = DdiServer()
+    svc = Service(system, bus, tmp_path / "service.log")
+    try:
+        ddi.deploy(4, "update.raucb", pathlib.Path(small_bundle(maker)).read_bytes())
+        ddi.fail_feedback = {"closed": 1}
+        conf = tmp_path / "hawkbit.conf"
+        conf.write_text(f"[client]\nhawkbit_server=127.0.0.1:{ddi.port}\nssl=false\ntenant_id={ddi.tenant}\n"
+                        f"target_name={ddi.target}\nauth_token={ddi.token}\nstream_bundle=true\n")
+        p = rota_client(system, bus, "hawkbit", "--run-once", str(conf))
+        assert p.returncode == 1, p.stderr
+        assert "/feedback: HTTP status 500" in p.stderr.splitlines()[-1], p.stderr
+        assert system.primary() == "B"
+    finally:
+        svc.stop()
+        ddi.stop()

@@ -39,6 +39,37 @@ static void test_defaults_and_attributes(void)
 	g_assert_cmpstr(c->attributes->pdata[0], ==, "model");
 	g_assert_cmpstr(c->attributes->pdata[1], ==, "T1");
 	g_assert_cmpstr(c->attributes->pdata[3], ==, "2");
+	g_assert_cmpstr(c->base, ==, "https://h:8080/DEFAULT/controller/v1/dev");
+	g_assert_true(c->send_download_auth);
+}
+
+/* As rauc-hawkbit-updater: tenant_id defaults to DEFAULT. */
+static void test_tenant_default(void)
+{
+	g_autoptr(GError) error = NULL;
+	g_autoptr(RotaHawkbitConfig) c = load("[client]\nhawkbit_server=h\ntarget_name=t\nssl=false\nstream_bundle=true\n"
+					      "send_download_authentication=false\n",
+					      &error);
+
+	g_assert_no_error(error);
+	g_assert_cmpstr(c->tenant, ==, "DEFAULT");
+	g_assert_cmpstr(c->base, ==, "http://h/DEFAULT/controller/v1/t");
+	g_assert_false(c->send_download_auth);
+}
+
+/* rauc-hawkbit-updater's keys rota does not implement are not silently
+ * dropped. */
+static void test_unsupported_keys(void)
+{
+	g_autoptr(GError) error = NULL;
+	g_autoptr(RotaHawkbitConfig) c = NULL;
+
+	g_test_expect_message("rota", G_LOG_LEVEL_WARNING, "*: [client] post_update_reboot: not supported by rota, ignored");
+	g_test_expect_message("rota", G_LOG_LEVEL_WARNING, "*: unknown key 'colour' in section [client] ignored");
+	c = load(BASE "stream_bundle=true\npost_update_reboot=true\ncolour=blue\n", &error);
+	g_test_assert_expected_messages();
+	g_assert_no_error(error);
+	g_assert_nonnull(c);
 }
 
 static void test_gateway_token_and_streaming(void)
@@ -64,7 +95,16 @@ static void test_rejections(void)
 		{BASE "stream_bundle=true\nauth_token=a\ngateway_token=b\n", "not both"},
 		{BASE "stream_bundle=true\nconnect_timeout=-1\n", "[client] connect_timeout: must be a number"},
 		{BASE "stream_bundle=yes please\n", "[client] stream_bundle: must be true or false"},
-		{"[client]\nhawkbit_server=h/x\ntenant_id=D\ntarget_name=t\nstream_bundle=true\n", "may not contain"},
+		{"[client]\nhawkbit_server=h/x\ntenant_id=D\ntarget_name=t\nstream_bundle=true\n",
+		 "[client] hawkbit_server: may not contain"},
+		{"[client]\nhawkbit_server=h\ntenant_id=D\ntarget_name=t?x\nstream_bundle=true\n",
+		 "[client] target_name: may not contain"},
+		{"[client]\nhawkbit_server=u@h\ntarget_name=t\nstream_bundle=true\n",
+		 "[client] hawkbit_server: must be host[:port]"},
+		{BASE "stream_bundle=true\nssl_key=/k.pem\nssl_cert=/c.pem\n",
+		 "[client] ssl_key: client certificate authentication is not supported"},
+		{BASE "stream_bundle=true\nsend_download_authentication=no way\n",
+		 "[client] send_download_authentication: must be true or false"},
 		{BASE "\n", "bundle_download_location: required unless stream_bundle=true"},
 	};
 
@@ -84,5 +124,7 @@ int main(int argc, char **argv)
 	g_test_add_func("/hawkbit/config/defaults-and-attributes", test_defaults_and_attributes);
 	g_test_add_func("/hawkbit/config/gateway-token-and-streaming", test_gateway_token_and_streaming);
 	g_test_add_func("/hawkbit/config/rejections", test_rejections);
+	g_test_add_func("/hawkbit/config/tenant-default", test_tenant_default);
+	g_test_add_func("/hawkbit/config/unsupported-keys", test_unsupported_keys);
 	return g_test_run();
 }
