@@ -10,6 +10,7 @@
 #include "install/artifacts.h"
 #include "install/slot_boot.h"
 #include "install/slot_writer.h"
+#include "system/event_log.h"
 #include "system/info_headers.h"
 
 typedef struct {
@@ -407,6 +408,11 @@ static gboolean update_slot(Install *in, const Plan *p, GError **error)
 	gboolean skip;
 
 	rota_progress_begin(in->progress, check, 1, 1);
+	{
+		g_autofree gchar *msg = g_strdup_printf("Updating slot %s", p->slot->name);
+		RotaEvent ev = {.type = "writeslot", .message = msg};
+		rota_event_log(ctx->config, &ev);
+	}
 	if (!rota_status_load_before_write(ctx->status, p->slot, &st, error)) {
 		rota_progress_end(in->progress, FALSE);
 		return FALSE;
@@ -459,7 +465,12 @@ static gboolean update_artifact(Install *in, const Plan *p, GError **error)
 
 	rota_progress_begin(in->progress, check, 1, 1);
 	rota_progress_end(in->progress, TRUE);
-	say(in, "Updating artifact '%s' in repo '%s'", p->image->artifact, repo);
+	{
+		g_autofree gchar *msg = g_strdup_printf("Updating artifact '%s' in repo '%s'", p->image->artifact, repo);
+		RotaEvent ev = {.type = "writeslot", .message = msg};
+		say(in, "%s", msg);
+		rota_event_log(in->ctx->config, &ev);
+	}
 	if (rota_artifact_repo_has_instance(p->repo, p->image->artifact, p->image->sha256)) {
 		rota_progress_begin(in->progress, reuse, 9, 1);
 		return step(in, TRUE);
@@ -645,6 +656,35 @@ static gboolean run_install(Install *in, const gchar *path, GError **error)
 	return TRUE;
 }
 
+/* "Installation <first 8 of the transaction> started|succeeded|failed: …|rejected: …" */
+static void log_install_event(Install *in, const gchar *outcome, const GError *error)
+{
+	static const struct {
+		const gchar *outcome, *id;
+	} ids[] = {
+		{"started", "b05410e8a93345389cd061aab1e9516d"},
+		{"succeeded", "0163db5468ac4237b090d28490c301ed"},
+		{"failed", "c48141f7fd49443aafff862b4809168f"},
+		{"rejected", "60bea7e4fea549ccad68af457308b13a"},
+	};
+	g_autofree gchar *txn8 = g_strndup(in->hooks.transaction, 8);
+	g_autofree gchar *msg = error ? g_strdup_printf("Installation %s %s: %s", txn8, outcome, error->message)
+				      : g_strdup_printf("Installation %s %s", txn8, outcome);
+	const RotaManifest *m = in->bundle && g_strcmp0(outcome, "started") != 0 ? in->bundle->manifest : NULL;
+	RotaEvent ev = {.type = "install", .message = msg, .transaction_id = in->hooks.transaction};
+
+	for (gsize i = 0; i < G_N_ELEMENTS(ids); i++) {
+		if (g_str_equal(ids[i].outcome, outcome))
+			ev.message_id = ids[i].id;
+	}
+	if (m) {
+		ev.bundle_hash = in->bundle->manifest_hash;
+		ev.bundle_version = m->version;
+		ev.bundle_description = m->description;
+	}
+	rota_event_log(in->ctx->config, &ev);
+}
+
 gboolean rota_install(RotaContext *ctx, const gchar *path, const RotaInstallArgs *args, gboolean *out_rejected,
 		      GError **error)
 {
@@ -657,7 +697,9 @@ gboolean rota_install(RotaContext *ctx, const gchar *path, const RotaInstallArgs
 	in.hooks.message = args->message;
 	in.hooks.message_data = args->user_data;
 	rota_progress_begin(progress, "Installing", 10, 10);
+	log_install_event(&in, "started", NULL);
 	ok = run_install(&in, path, error);
+	log_install_event(&in, ok ? "succeeded" : in.rejected ? "rejected" : "failed", ok || !error ? NULL : *error);
 	rota_progress_end_all(progress, ok);
 	rota_hooks_unstage(&in.hooks);
 	g_free(in.hooks.transaction);

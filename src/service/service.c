@@ -17,6 +17,7 @@
 #include "install/hooks.h"
 #include "rota-resources.h"
 #include "service/variants.h"
+#include "system/event_log.h"
 #include "system/info_headers.h"
 
 typedef struct {
@@ -558,7 +559,12 @@ static void autoinstall(Service *svc)
 static void on_name_acquired(GDBusConnection *conn G_GNUC_UNUSED, const gchar *name, gpointer data)
 {
 	Service *svc = data;
+	RotaEvent started = {.type = "service", .message = "Service started"};
+
 	g_message("Service ready: %s on the %s bus", name, rota_service_bus_type_name(svc->bus_type));
+	/* Boot events (which need the boot ID kept in the central status file)
+	 * are not logged yet: every start is "Service started". */
+	rota_event_log(svc->ctx->config, &started);
 	autoinstall(svc);
 }
 

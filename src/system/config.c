@@ -36,6 +36,14 @@ static void slot_free(RotaSlot *s)
 	g_free(s);
 }
 
+static void logger_free(RotaEventLogger *l)
+{
+	g_free(l->name);
+	g_free(l->filename);
+	g_strfreev(l->events);
+	g_free(l);
+}
+
 static void artifact_repo_free(RotaArtifactRepo *a)
 {
 	g_free(a->name);
@@ -78,6 +86,8 @@ void rota_config_free(RotaConfig *c)
 		g_ptr_array_unref(c->slots);
 	if (c->artifact_repos)
 		g_ptr_array_unref(c->artifact_repos);
+	if (c->loggers)
+		g_ptr_array_unref(c->loggers);
 	g_free(c);
 }
 
@@ -620,6 +630,89 @@ static gboolean parse_artifact_repo(Reader *r, RotaConfig *c, const gchar *group
 	return TRUE;
 }
 
+static gboolean take_log_events(Reader *r, const gchar *group, gchar ***out, GError **error)
+{
+	static const gchar *const types[] = {"install", "boot", "mark", "service", "writeslot", NULL};
+	g_auto(GStrv) events = g_key_file_get_string_list(r->kf, group, "events", NULL, NULL);
+
+	g_key_file_remove_key(r->kf, group, "events", NULL);
+	*out = NULL;
+	if (!events || !events[0])
+		return TRUE;
+	if (g_strv_contains((const gchar *const *)events, "all")) {
+		if (g_strv_length(events) > 1) {
+			invalid(error, r, group, "events", "'all' cannot be combined with other event types");
+			return FALSE;
+		}
+		return TRUE;
+	}
+	for (gchar **e = events; *e; e++) {
+		if (!g_strv_contains(types, *e)) {
+			g_autofree gchar *what = g_strdup_printf("Unsupported event log type '%s'", *e);
+			invalid(error, r, group, "events", what);
+			return FALSE;
+		}
+	}
+	*out = g_steal_pointer(&events);
+	return TRUE;
+}
+
+static gboolean take_log_format(Reader *r, const gchar *group, RotaLogFormat *out, GError **error)
+{
+	static const gchar *const names[] = {"readable", "short", "json", "json-pretty", NULL};
+	g_autofree gchar *v = take_str(r, group, "format");
+	g_autofree gchar *what = NULL;
+
+	*out = ROTA_LOG_READABLE;
+	for (guint i = 0; v && names[i]; i++) {
+		if (g_str_equal(v, names[i])) {
+			*out = (RotaLogFormat)i;
+			return TRUE;
+		}
+	}
+	if (!v)
+		return TRUE;
+	what = g_strdup_printf("Unsupported event log format '%s'", v);
+	invalid(error, r, group, "format", what);
+	return FALSE;
+}
+
+static gboolean parse_logger(Reader *r, RotaConfig *c, const gchar *group, GError **error)
+{
+	g_autofree gchar *filename = NULL, *max_size = NULL;
+	RotaEventLogger *l = g_new0(RotaEventLogger, 1);
+	guint64 files;
+
+	g_ptr_array_add(c->loggers, l);
+	l->name = g_strdup(group + strlen("log."));
+	filename = take_str(r, group, "filename");
+	if (!filename) {
+		invalid(error, r, group, "filename", "missing (required)");
+		return FALSE;
+	}
+	if (!g_path_is_absolute(filename) && !c->data_directory) {
+		invalid(error, r, group, "filename", "a relative file name needs [system] data-directory");
+		return FALSE;
+	}
+	l->filename = g_path_is_absolute(filename) ? g_steal_pointer(&filename)
+						   : g_build_filename(c->data_directory, filename, NULL);
+	max_size = take_str(r, group, "max-size");
+	if (max_size && !parse_size(max_size, &l->max_size)) {
+		invalid(error, r, group, "max-size", "too large");
+		return FALSE;
+	}
+	if (!take_log_events(r, group, &l->events, error) || !take_log_format(r, group, &l->format, error) ||
+	    !take_u64(r, group, "max-files", 10, 1, &files, error))
+		return FALSE;
+	if (files > 1000) {
+		invalid(error, r, group, "max-files", "must be between 1 and 1000");
+		return FALSE;
+	}
+	l->max_files = (guint)files;
+	warn_leftovers(r, group);
+	return TRUE;
+}
+
 /* A repo shares the image namespace ([image.<name>/<artifact>]) with the
  * slot classes ([image.<class>]): one name cannot be both. */
 static gboolean check_artifact_repo_names(Reader *r, RotaConfig *c, GError **error)
@@ -685,6 +778,7 @@ static RotaConfig *config_new(void)
 	RotaConfig *c = g_new0(RotaConfig, 1);
 	c->slots = g_ptr_array_new_with_free_func((GDestroyNotify)slot_free);
 	c->artifact_repos = g_ptr_array_new_with_free_func((GDestroyNotify)artifact_repo_free);
+	c->loggers = g_ptr_array_new_with_free_func((GDestroyNotify)logger_free);
 	return c;
 }
 
@@ -724,6 +818,9 @@ RotaConfig *rota_config_load(const gchar *path, GError **error)
 				return NULL;
 		} else if (g_str_has_prefix(*g, "artifacts.")) {
 			if (!parse_artifact_repo(&r, c, *g, error))
+				return NULL;
+		} else if (g_str_has_prefix(*g, "log.")) {
+			if (!parse_logger(&r, c, *g, error))
 				return NULL;
 		} else {
 			g_warning("%s: unknown section [%s] ignored", path, *g);

@@ -1,6 +1,6 @@
 /* config.h — system.conf (system-conf.md): [system], [keyring],
  * [streaming], [encryption], [handlers], [slot.<class>.<n>],
- * [artifacts.<repo>]. Loading
+ * [artifacts.<repo>], [log.<name>]. Loading
  * validates every value; unknown keys and sections only warn, so a config
  * written for a newer RAUC still loads. */
 #pragma once
@@ -40,6 +40,24 @@ struct _RotaSlot {
 };
 
 const gchar *rota_slot_state_name(RotaSlotState state);
+
+/* [log.<name>] (system-conf.md §7): a file that receives event records
+ * (system/event_log.c). */
+typedef enum {
+	ROTA_LOG_READABLE,
+	ROTA_LOG_SHORT,
+	ROTA_LOG_JSON,
+	ROTA_LOG_JSON_PRETTY,
+} RotaLogFormat;
+
+typedef struct {
+	gchar *name;
+	gchar *filename;   /* absolute */
+	gchar **events;    /* event types, or NULL for all */
+	RotaLogFormat format;
+	guint64 max_size;  /* rotation threshold in bytes; 0: never */
+	guint max_files;
+} RotaEventLogger;
 
 /* [artifacts.<repo>] (system-conf.md §9a): a directory of file-based
  * artifacts, installed beside the slots (install/artifacts.c). */
@@ -93,6 +111,7 @@ typedef struct {
 
 	GPtrArray *slots;           /* RotaSlot*, in config order */
 	GPtrArray *artifact_repos;  /* RotaArtifactRepo*, in config order */
+	GPtrArray *loggers;         /* RotaEventLogger*, in config order */
 } RotaConfig;
 
 void rota_config_free(RotaConfig *config);

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "common/spawn.h"
+#include "system/event_log.h"
 
 void rota_context_free(RotaContext *ctx)
 {
@@ -99,6 +100,21 @@ RotaContext *rota_context_new(RotaConfig *config, const gchar *override_boot_slo
 	return g_steal_pointer(&ctx);
 }
 
+static void log_mark(RotaContext *ctx, const RotaSlot *slot, const gchar *state, const gchar *bundle_hash)
+{
+	g_autofree gchar *msg = g_strdup_printf("Marked slot %s as %s", slot->name, state);
+	RotaEvent ev = {.type = "mark",
+			.message = msg,
+			.message_id = g_str_equal(state, "active") ? "8b5e7435e1054d86858278e7544fe6da"
+				      : g_str_equal(state, "good") ? "3304e15a7a9a447885eb208ba7ae3a05"
+								   : "ccb0e584a47043d7a5316994bce77ae5",
+			.slot = slot->name,
+			.bootname = slot->bootname,
+			.bundle_hash = bundle_hash};
+
+	rota_event_log(ctx->config, &ev);
+}
+
 gboolean rota_context_activate(RotaContext *ctx, RotaSlot *slot, GError **error)
 {
 	g_auto(RotaSlotStatus) st = {0};
@@ -109,6 +125,7 @@ gboolean rota_context_activate(RotaContext *ctx, RotaSlot *slot, GError **error)
 		return FALSE;
 	}
 	rota_status_load(ctx->status, slot, &st);
+	log_mark(ctx, slot, "active", st.bundle_hash);
 	g_free(st.activated_timestamp);
 	st.activated_timestamp = rota_status_timestamp_now();
 	st.activated_count++;
@@ -156,6 +173,8 @@ gboolean rota_context_mark(RotaContext *ctx, const gchar *state, const gchar *id
 							    : rota_bootloader_set_state(ctx->bootloader, s->bootname, good, error);
 		if (!ok)
 			return FALSE;
+		if (!g_str_equal(state, "active"))
+			log_mark(ctx, s, state, NULL);
 	}
 	if (good && ctx->config->prevent_late_fallback && g_strcmp0(identifier ? identifier : "booted", "booted") == 0) {
 		g_autofree gchar *ignored = NULL;

@@ -1077,3 +1077,20 @@ def test_hawkbit_fails_when_the_result_does_not_reach_the_server(system, bus, ma
     finally:
         svc.stop()
         ddi.stop()
+
+
+def test_service_start_and_install_are_logged(system, bus, maker, tmp_path):
+    """[log.*] files get the service's start and the installs it runs."""
+    import re as _re
+    log = tmp_path / "events.log"
+    system.write_conf(sections=f"[log.svc]\nfilename={log}\nformat=short\nevents=service;install\n")
+    svc = Service(system, bus, tmp_path / "service.log")
+    try:
+        p = rota_client(system, bus, "install", str(small_bundle(maker)))
+        assert p.returncode == 0, p.stderr
+        msgs = [l.split(": ", 1)[1] for l in log.read_text().splitlines()]
+        assert msgs[0] == "Service started"
+        assert _re.fullmatch(r"Installation \S{8} started", msgs[1]) and msgs[2].endswith("succeeded"), msgs
+        assert len(msgs) == 3  # no writeslot or mark records in this log
+    finally:
+        svc.stop()
