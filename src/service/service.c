@@ -556,15 +556,59 @@ static void autoinstall(Service *svc)
 		g_warning("Autoinstall of %s failed to start: %s", path, error->message);
 }
 
+/* "Booted into <slot> (<bootname>)" or "Booted from external source" for
+ * a boot the central status file has not seen yet (its boot-id is updated). */
+static void log_boot(RotaContext *ctx, const gchar *boot_id)
+{
+	RotaSlot *booted = NULL;
+	g_auto(RotaSlotStatus) st = {0};
+	g_autofree gchar *msg = NULL;
+	g_autoptr(GError) local = NULL;
+	RotaEvent ev = {.type = "boot", .boot_id = boot_id};
+
+	for (guint i = 0; i < ctx->config->slots->len && !booted; i++) {
+		RotaSlot *s = ctx->config->slots->pdata[i];
+		if (s->state == ROTA_SLOT_BOOTED && !s->parent)
+			booted = s;
+	}
+	if (booted) {
+		rota_status_load(ctx->status, booted, &st);
+		msg = g_strdup_printf("Booted into %s (%s)", booted->name, booted->bootname ? booted->bootname : "");
+		ev.message_id = "e60e0addd3454cb8b796eae0d497af96";
+		ev.slot = booted->name;
+		ev.bootname = booted->bootname;
+		ev.bundle_hash = st.bundle_hash ? st.bundle_hash : "unknown";
+	} else {
+		msg = g_strdup("Booted from external source");
+		ev.message_id = "dd237efdad1945d9b1e471bc2b994532";
+	}
+	ev.message = msg;
+	rota_event_log(ctx->config, &ev);
+	if (!rota_status_set_boot_id(ctx->status, boot_id, &local))
+		g_warning("cannot record the boot ID: %s", local->message);
+}
+
+/* Service events (install-and-runtime.md §11): with a central status file a
+ * new boot ID means a boot happened since the last start; per-slot status
+ * has nowhere to keep one. */
+static void log_service_start(RotaContext *ctx)
+{
+	g_autofree gchar *boot_id = rota_status_store_is_central(ctx->status) ? rota_info_boot_id() : NULL;
+	g_autofree gchar *seen = rota_status_get_boot_id(ctx->status);
+	RotaEvent ev = {.type = "service", .message = "Service started"};
+
+	if (boot_id && g_strcmp0(boot_id, seen) == 0)
+		ev.message = "Service restarted";
+	else if (boot_id)
+		log_boot(ctx, boot_id);
+	rota_event_log(ctx->config, &ev);
+}
+
 static void on_name_acquired(GDBusConnection *conn G_GNUC_UNUSED, const gchar *name, gpointer data)
 {
 	Service *svc = data;
-	RotaEvent started = {.type = "service", .message = "Service started"};
-
 	g_message("Service ready: %s on the %s bus", name, rota_service_bus_type_name(svc->bus_type));
-	/* Boot events (which need the boot ID kept in the central status file)
-	 * are not logged yet: every start is "Service started". */
-	rota_event_log(svc->ctx->config, &started);
+	log_service_start(svc->ctx);
 	autoinstall(svc);
 }
 

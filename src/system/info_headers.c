@@ -88,6 +88,11 @@ static const gchar *system_info_value(const RotaContext *ctx, const gchar *key)
 	return NULL;
 }
 
+gchar *rota_info_boot_id(void)
+{
+	return read_first_line(BOOT_ID_FILE);
+}
+
 gchar **rota_info_headers_build(const RotaConfig *config, const RotaContext *ctx, const gchar *transaction)
 {
 	GPtrArray *out = g_ptr_array_new();

@@ -16,3 +16,6 @@
  * fit on one header line is left out. ctx and transaction may be NULL
  * (`info` without a system). NULL-terminated; never NULL. */
 gchar **rota_info_headers_build(const RotaConfig *config, const RotaContext *ctx, const gchar *transaction);
+
+/* This boot's ID (the kernel's random boot_id), or NULL if unreadable. */
+gchar *rota_info_boot_id(void);

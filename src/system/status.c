@@ -261,6 +261,19 @@ gboolean rota_status_load_before_write(RotaStatusStore *st, RotaSlot *slot, Rota
 	return status_load(st, slot, out, error);
 }
 
+gchar *rota_status_get_boot_id(RotaStatusStore *st)
+{
+	return st->central ? g_key_file_get_string(st->kf, "system", "boot-id", NULL) : NULL;
+}
+
+gboolean rota_status_set_boot_id(RotaStatusStore *st, const gchar *boot_id, GError **error)
+{
+	if (!st->central)
+		return TRUE;
+	g_key_file_set_string(st->kf, "system", "boot-id", boot_id);
+	return save_central(st, error);
+}
+
 gboolean rota_status_save(RotaStatusStore *st, RotaSlot *slot, const RotaSlotStatus *status, GError **error)
 {
 	g_autofree gchar *group = g_strdup_printf("slot.%s", slot->name);

@@ -46,5 +46,11 @@ gboolean rota_status_load_before_write(RotaStatusStore *store, RotaSlot *slot, R
 /* Saves a slot's status atomically. */
 gboolean rota_status_save(RotaStatusStore *store, RotaSlot *slot, const RotaSlotStatus *status, GError **error);
 
+/* The boot ID recorded in the central status file ([system] boot-id), or
+ * NULL (none recorded, or per-slot status). */
+gchar *rota_status_get_boot_id(RotaStatusStore *store);
+/* Records it there (central status only; per-slot stores ignore it). */
+gboolean rota_status_set_boot_id(RotaStatusStore *store, const gchar *boot_id, GError **error);
+
 /* The current UTC time as status files store it. */
 gchar *rota_status_timestamp_now(void);

@@ -1094,3 +1094,31 @@ def test_service_start_and_install_are_logged(system, bus, maker, tmp_path):
         assert len(msgs) == 3  # no writeslot or mark records in this log
     finally:
         svc.stop()
+
+
+def test_boot_events_follow_the_boot_id(system, bus, tmp_path):
+    """With a central status file the service records this boot's ID: the
+    first start in a boot logs "Booted into <slot>", a restart in the same
+    boot only "Service restarted"."""
+    log = tmp_path / "boot.log"
+    system.write_conf(sections=f"[log.b]\nfilename={log}\nevents=boot;service\n")
+    boot_id = pathlib.Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+
+    def start_and_stop():
+        svc = Service(system, bus, tmp_path / "service.log")
+        svc.stop()
+
+    start_and_stop()
+    text = log.read_text()
+    assert " Booted into rootfs.0 (A)\n" in text, text
+    assert f"boot ID: {boot_id}" in text and "bundle hash: unknown" in text
+    assert text.rstrip().endswith("Service started")
+    assert system.status()["system"]["boot-id"] == boot_id
+    start_and_stop()
+    assert log.read_text()[len(text):].rstrip().endswith(": Service restarted")
+    assert log.read_text().count("Booted into") == 1
+    # as if rebooted: another boot ID on record
+    central = system.data / "central.raucs"
+    central.write_text(central.read_text().replace(boot_id, "0" * 8 + boot_id[8:]))
+    start_and_stop()
+    assert log.read_text().count("Booted into rootfs.0 (A)") == 2
