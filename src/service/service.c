@@ -16,6 +16,7 @@
 #include "install/install.h"
 #include "install/hooks.h"
 #include "rota-resources.h"
+#include "service/poller.h"
 #include "service/variants.h"
 #include "system/event_log.h"
 #include "system/info_headers.h"
@@ -38,6 +39,11 @@ typedef struct {
 	GVariant *progress; /* (isi) */
 	GVariant *last_install; /* io.github.rota.Statistics.LastInstall */
 	guint stats_registration;
+	/* polling ([polling] configured) */
+	RotaPoller *poller;
+	guint poller_registration;
+	gboolean booted_marked_good; /* via Mark since the service started */
+	gboolean poller_install;     /* the running installation is the poller's */
 } Service;
 
 typedef struct {
@@ -93,6 +99,20 @@ GDBusInterfaceInfo *rota_service_interface_info(void)
 	return g_dbus_node_info_lookup_interface(node, ROTA_SERVICE_INTERFACE);
 }
 
+static GDBusInterfaceInfo *poller_interface_info(void)
+{
+	static GDBusNodeInfo *node;
+
+	if (g_once_init_enter(&node)) {
+		g_autoptr(GBytes) xml = g_resource_lookup_data(rota_get_resource(), "/de/pengutronix/rauc/de.pengutronix.rauc.Poller.xml",
+							       G_RESOURCE_LOOKUP_FLAGS_NONE, NULL);
+		GDBusNodeInfo *parsed = g_dbus_node_info_new_for_xml(g_bytes_get_data(xml, NULL), NULL);
+		g_assert(parsed);
+		g_once_init_leave(&node, parsed);
+	}
+	return g_dbus_node_info_lookup_interface(node, ROTA_POLLER_INTERFACE);
+}
+
 static GDBusInterfaceInfo *statistics_interface_info(void)
 {
 	static GDBusNodeInfo *node;
@@ -130,6 +150,17 @@ static GVariant *property_value(Service *svc, const gchar *name)
 	return NULL;
 }
 
+static GVariant *poller_property(Service *svc, const gchar *name)
+{
+	if (!svc->poller)
+		return NULL;
+	if (g_str_equal(name, "NextPoll"))
+		return g_variant_new_int64(rota_poller_next_poll(svc->poller));
+	if (g_str_equal(name, "Status"))
+		return rota_poller_status(svc->poller);
+	return NULL;
+}
+
 static GVariant *get_property(GDBusConnection *conn G_GNUC_UNUSED, const gchar *sender G_GNUC_UNUSED,
 			      const gchar *path G_GNUC_UNUSED, const gchar *iface, const gchar *name,
 			      GError **error, gpointer data)
@@ -137,7 +168,8 @@ static GVariant *get_property(GDBusConnection *conn G_GNUC_UNUSED, const gchar *
 	Service *svc = data;
 	GVariant *v = g_str_equal(iface, ROTA_STATISTICS_INTERFACE)
 			      ? (g_str_equal(name, "LastInstall") ? g_variant_ref(svc->last_install) : NULL)
-			      : property_value(svc, name);
+		      : g_str_equal(iface, ROTA_POLLER_INTERFACE) ? poller_property(svc, name)
+								  : property_value(svc, name);
 
 	if (!v)
 		g_set_error(error, G_DBUS_ERROR, G_DBUS_ERROR_UNKNOWN_PROPERTY, "No such property: %s", name);
@@ -271,6 +303,10 @@ static gboolean install_done_in_main(gpointer data)
 		g_warning("Cannot emit Completed: %s", error->message);
 	svc->installing = FALSE;
 	set_string_property(svc, &svc->operation, "Operation", "idle");
+	if (svc->poller_install) {
+		svc->poller_install = FALSE;
+		rota_poller_install_finished(svc->poller, job->ok);
+	}
 	install_job_free(job);
 	return G_SOURCE_REMOVE;
 }
@@ -408,6 +444,17 @@ static gchar *identified_slot_names(Service *svc, const gchar *identifier)
 	return g_strdup(names->str);
 }
 
+static gboolean identifies_booted(Service *svc, const gchar *identifier)
+{
+	g_autoptr(GPtrArray) slots = rota_slots_resolve_identifier(svc->ctx->config, identifier, NULL);
+
+	for (guint i = 0; slots && i < slots->len; i++) {
+		if (((RotaSlot *)slots->pdata[i])->state == ROTA_SLOT_BOOTED)
+			return TRUE;
+	}
+	return FALSE;
+}
+
 static GVariant *call_mark(Service *svc, GVariant *params, GError **error)
 {
 	g_autofree gchar *message = NULL;
@@ -427,6 +474,8 @@ static GVariant *call_mark(Service *svc, GVariant *params, GError **error)
 	}
 	if (!rota_context_mark(svc->ctx, state, identifier, &message, error))
 		return NULL;
+	if (g_str_equal(state, "good") && identifies_booted(svc, identifier))
+		svc->booted_marked_good = TRUE; /* polling may start */
 	names = identified_slot_names(svc, identifier);
 	g_message("%s", message);
 	return g_variant_new("(ss)", names, message);
@@ -442,6 +491,16 @@ static GVariant *call_get_slot_status(Service *svc, GVariant *params G_GNUC_UNUS
 static GVariant *call_get_artifact_status(Service *svc, GVariant *params G_GNUC_UNUSED, GError **error G_GNUC_UNUSED)
 {
 	return g_variant_new("(@aa{sv})", rota_artifact_repos_status(svc->ctx->config));
+}
+
+static GVariant *call_poll(Service *svc, GVariant *params G_GNUC_UNUSED, GError **error)
+{
+	if (!svc->poller) {
+		g_set_error(error, ROTA_ERROR, ROTA_ERROR_INVALID, "polling is not configured");
+		return NULL;
+	}
+	rota_poller_poll_soon(svc->poller);
+	return g_variant_new("()");
 }
 
 static GVariant *call_get_primary(Service *svc, GVariant *params G_GNUC_UNUSED, GError **error)
@@ -467,6 +526,7 @@ static const struct {
 	{"GetSlotStatus", call_get_slot_status},
 	{"GetArtifactStatus", call_get_artifact_status},
 	{"GetPrimary", call_get_primary},
+	{"Poll", call_poll},
 };
 
 /* Every failure goes out as G_IO_ERROR_FAILED_HANDLED with the plain
@@ -532,7 +592,10 @@ static void on_bus_acquired(GDBusConnection *conn, const gchar *name G_GNUC_UNUS
 	if (svc->registration)
 		svc->stats_registration = g_dbus_connection_register_object(
 			conn, ROTA_SERVICE_OBJECT_PATH, statistics_interface_info(), &vtable, svc, NULL, &error);
-	if (!svc->registration || !svc->stats_registration)
+	if (svc->registration && svc->stats_registration && svc->poller)
+		svc->poller_registration = g_dbus_connection_register_object(
+			conn, ROTA_SERVICE_OBJECT_PATH, poller_interface_info(), &vtable, svc, NULL, &error);
+	if (!svc->registration || !svc->stats_registration || (svc->poller && !svc->poller_registration))
 		stop_with_error(svc, error);
 }
 
@@ -643,12 +706,59 @@ static gboolean on_terminate(gpointer data)
 	return G_SOURCE_CONTINUE;
 }
 
+/* ---- polling ---- */
+
+static gboolean poller_may_poll(gpointer data, const gchar **why)
+{
+	Service *svc = data;
+
+	*why = svc->installing ? "an installation is running"
+	       : !svc->booted_marked_good ? "the booted slot was not marked good since the service started"
+					  : NULL;
+	return *why == NULL;
+}
+
+static gboolean poller_install(gpointer data, const gchar *url, const gchar *manifest_hash, GError **error)
+{
+	Service *svc = data;
+	g_auto(RotaDbusInstallArgs) args = {.require_manifest_hash = g_strdup(manifest_hash)};
+
+	if (svc->installing) {
+		g_set_error(error, ROTA_ERROR, ROTA_ERROR_FAILED, "already installing");
+		return FALSE;
+	}
+	if (!start_install(svc, url, &args, error))
+		return FALSE;
+	svc->poller_install = TRUE;
+	return TRUE;
+}
+
+static void poller_changed(gpointer data)
+{
+	Service *svc = data;
+	g_autoptr(GError) error = NULL;
+	GVariantBuilder changed;
+
+	if (!svc->conn || !svc->poller_registration)
+		return;
+	g_variant_builder_init(&changed, G_VARIANT_TYPE_VARDICT);
+	g_variant_builder_add(&changed, "{sv}", "NextPoll", g_variant_new_int64(rota_poller_next_poll(svc->poller)));
+	g_variant_builder_add(&changed, "{sv}", "Status", rota_poller_status(svc->poller));
+	if (!g_dbus_connection_emit_signal(svc->conn, NULL, ROTA_SERVICE_OBJECT_PATH, "org.freedesktop.DBus.Properties",
+					   "PropertiesChanged",
+					   g_variant_new("(sa{sv}as)", ROTA_POLLER_INTERFACE, &changed, NULL), &error))
+		g_warning("Cannot emit PropertiesChanged: %s", error->message);
+}
+
 static void service_clear(Service *svc)
 {
 	if (svc->registration)
 		g_dbus_connection_unregister_object(svc->conn, svc->registration);
 	if (svc->stats_registration)
 		g_dbus_connection_unregister_object(svc->conn, svc->stats_registration);
+	if (svc->poller_registration)
+		g_dbus_connection_unregister_object(svc->conn, svc->poller_registration);
+	rota_poller_free(svc->poller);
 	g_clear_object(&svc->conn);
 	g_main_loop_unref(svc->loop);
 	g_free(svc->handler_args);
@@ -674,9 +784,16 @@ gboolean rota_service_run(RotaContext *ctx, const RotaServiceOptions *opts, GErr
 		.progress = g_variant_ref_sink(g_variant_new("(isi)", 0, "", 0)),
 		.last_install = g_variant_ref_sink(g_variant_new_array(G_VARIANT_TYPE("{sv}"), NULL, 0)),
 	};
+	RotaPollerHooks hooks = {.may_poll = poller_may_poll, .install = poller_install, .changed = poller_changed,
+				 .data = &svc};
 	guint owner, term, intr;
 	gboolean ok;
 
+	svc.poller = rota_poller_new(ctx, &hooks, error);
+	if (!svc.poller && ctx->config->polling) {
+		service_clear(&svc);
+		return FALSE;
+	}
 	owner = g_bus_own_name(svc.bus_type, svc.bus_name, G_BUS_NAME_OWNER_FLAGS_NONE, on_bus_acquired, on_name_acquired,
 			       on_name_lost, &svc, NULL);
 	term = g_unix_signal_add(SIGTERM, on_terminate, &svc);

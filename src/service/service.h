@@ -12,6 +12,7 @@
 #define ROTA_SERVICE_OBJECT_PATH "/"
 #define ROTA_SERVICE_INTERFACE "de.pengutronix.rauc.Installer"
 #define ROTA_STATISTICS_INTERFACE "io.github.rota.Statistics"
+#define ROTA_POLLER_INTERFACE "de.pengutronix.rauc.Poller"
 
 /* The bus name: override, else $ROTA_BUS_NAME, else de.pengutronix.rauc.
  * Shared by the service and its clients so both agree. */

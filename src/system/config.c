@@ -36,6 +36,16 @@ static void slot_free(RotaSlot *s)
 	g_free(s);
 }
 
+static void polling_free(RotaPollingConfig *p)
+{
+	if (!p)
+		return;
+	g_free(p->url);
+	g_strfreev(p->inhibit_files);
+	g_free(p->reboot_cmd);
+	g_free(p);
+}
+
 static void logger_free(RotaEventLogger *l)
 {
 	g_free(l->name);
@@ -88,6 +98,7 @@ void rota_config_free(RotaConfig *c)
 		g_ptr_array_unref(c->artifact_repos);
 	if (c->loggers)
 		g_ptr_array_unref(c->loggers);
+	polling_free(c->polling);
 	g_free(c);
 }
 
@@ -713,6 +724,68 @@ static gboolean parse_logger(Reader *r, RotaConfig *c, const gchar *group, GErro
 	return TRUE;
 }
 
+/* A list of names from allowed, as bits (allowed[i] is bit i); an empty
+ * or missing key gives def. */
+static gboolean take_flag_list(Reader *r, const gchar *key, const gchar *const *allowed, guint def, guint *out,
+			       GError **error)
+{
+	g_auto(GStrv) items = g_key_file_get_string_list(r->kf, "polling", key, NULL, NULL);
+
+	g_key_file_remove_key(r->kf, "polling", key, NULL);
+	*out = items && items[0] ? 0 : def;
+	for (gchar **i = items; i && *i; i++) {
+		guint bit = 0;
+		while (allowed[bit] && !g_str_equal(allowed[bit], *i))
+			bit++;
+		if (!allowed[bit]) {
+			g_set_error(error, ROTA_ERROR, ROTA_ERROR_INVALID, "%s: Unsupported list item '%s' for key '%s' in [polling]",
+				    r->path, *i, key);
+			return FALSE;
+		}
+		*out |= 1u << bit;
+	}
+	return TRUE;
+}
+
+static gboolean parse_polling(Reader *r, RotaConfig *c, GError **error)
+{
+	static const gchar *const criteria[] = {"higher-semver", "different-version", "always", NULL};
+	static const gchar *const candidates[] = {"higher-semver", "different-version", NULL};
+	static const gchar *const reboots[] = {"updated-slots", "updated-artifacts", "failed-update", NULL};
+	RotaPollingConfig *p;
+
+	if (!g_key_file_has_group(r->kf, "polling"))
+		return TRUE;
+	p = c->polling = g_new0(RotaPollingConfig, 1);
+	p->url = take_str(r, "polling", "url");
+	if (!p->url) {
+		invalid(error, r, "polling", "url", "Polling URL must be set");
+		return FALSE;
+	}
+	if (!g_str_has_prefix(p->url, "http://") && !g_str_has_prefix(p->url, "https://")) {
+		invalid(error, r, "polling", "url", "Polling URL must use HTTP(S)");
+		return FALSE;
+	}
+	if (!take_u64(r, "polling", "interval-sec", 86400, 60, &p->interval_sec, error) ||
+	    !take_u64(r, "polling", "max-interval-sec", MIN(p->interval_sec, G_MAXUINT64 / 4) * 4, 0, &p->max_interval_sec, error))
+		return FALSE;
+	if (p->max_interval_sec <= p->interval_sec) {
+		invalid(error, r, "polling", "max-interval-sec", "must be larger than interval-sec");
+		return FALSE;
+	}
+	p->inhibit_files = g_key_file_get_string_list(r->kf, "polling", "inhibit-files", NULL, NULL);
+	g_key_file_remove_key(r->kf, "polling", "inhibit-files", NULL);
+	p->reboot_cmd = take_str(r, "polling", "reboot-cmd");
+	if (!p->reboot_cmd)
+		p->reboot_cmd = g_strdup("reboot");
+	if (!take_flag_list(r, "candidate-criteria", candidates, ROTA_POLL_HIGHER_SEMVER, &p->candidate_criteria, error) ||
+	    !take_flag_list(r, "install-criteria", criteria, 0, &p->install_criteria, error) ||
+	    !take_flag_list(r, "reboot-criteria", reboots, 0, &p->reboot_criteria, error))
+		return FALSE;
+	warn_leftovers(r, "polling");
+	return TRUE;
+}
+
 /* A repo shares the image namespace ([image.<name>/<artifact>]) with the
  * slot classes ([image.<class>]): one name cannot be both. */
 static gboolean check_artifact_repo_names(Reader *r, RotaConfig *c, GError **error)
@@ -809,7 +882,7 @@ RotaConfig *rota_config_load(const gchar *path, GError **error)
 	}
 	c->path = g_strdup(path);
 	if (!check_values_readable(&r, error) || !parse_system(&r, c, error) || !parse_keyring(&r, c, error) ||
-	    !parse_streaming_and_more(&r, c, error))
+	    !parse_streaming_and_more(&r, c, error) || !parse_polling(&r, c, error))
 		return NULL;
 	groups = g_key_file_get_groups(kf, NULL);
 	for (gchar **g = groups; *g; g++) {

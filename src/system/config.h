@@ -1,6 +1,6 @@
 /* config.h — system.conf (system-conf.md): [system], [keyring],
  * [streaming], [encryption], [handlers], [slot.<class>.<n>],
- * [artifacts.<repo>], [log.<name>]. Loading
+ * [artifacts.<repo>], [log.<name>], [polling]. Loading
  * validates every value; unknown keys and sections only warn, so a config
  * written for a newer RAUC still loads. */
 #pragma once
@@ -59,6 +59,28 @@ typedef struct {
 	guint max_files;
 } RotaEventLogger;
 
+/* [polling] (system-conf.md §6): the service looks for updates at a URL
+ * (service/poller.c). Criteria are bit sets of the flags below. */
+enum {
+	ROTA_POLL_HIGHER_SEMVER = 1 << 0,
+	ROTA_POLL_DIFFERENT_VERSION = 1 << 1,
+	ROTA_POLL_ALWAYS = 1 << 2,
+	ROTA_REBOOT_UPDATED_SLOTS = 1 << 0,
+	ROTA_REBOOT_UPDATED_ARTIFACTS = 1 << 1,
+	ROTA_REBOOT_FAILED_UPDATE = 1 << 2,
+};
+
+typedef struct {
+	gchar *url;
+	guint64 interval_sec;
+	guint64 max_interval_sec;
+	gchar **inhibit_files;
+	guint candidate_criteria;
+	guint install_criteria;
+	guint reboot_criteria;
+	gchar *reboot_cmd;
+} RotaPollingConfig;
+
 /* [artifacts.<repo>] (system-conf.md §9a): a directory of file-based
  * artifacts, installed beside the slots (install/artifacts.c). */
 typedef struct {
@@ -112,6 +134,7 @@ typedef struct {
 	GPtrArray *slots;           /* RotaSlot*, in config order */
 	GPtrArray *artifact_repos;  /* RotaArtifactRepo*, in config order */
 	GPtrArray *loggers;         /* RotaEventLogger*, in config order */
+	RotaPollingConfig *polling; /* NULL without [polling] */
 } RotaConfig;
 
 void rota_config_free(RotaConfig *config);

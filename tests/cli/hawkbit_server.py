@@ -99,7 +99,7 @@ class DdiServer:
         path = h.path.split("?", 1)[0]
         if path.startswith("/download/") and method == "GET" and not self.downloads_need_token:
             return self._download(h)
-        if h.headers.get("Authorization") != f"TargetToken {self.token}":
+        if self.token and h.headers.get("Authorization") != f"TargetToken {self.token}":
             return self._reply(h, 401, b'{"message":"unauthorized"}')
         ctl = f"/{self.tenant}/controller/v1/{self.target}"
         if path.startswith("/download/") and method == "GET":

@@ -1122,3 +1122,142 @@ def test_boot_events_follow_the_boot_id(system, bus, tmp_path):
     central.write_text(central.read_text().replace(boot_id, "0" * 8 + boot_id[8:]))
     start_and_stop()
     assert log.read_text().count("Booted into rootfs.0 (A)") == 2
+
+
+# ---- polling ([polling], de.pengutronix.rauc.Poller) ----
+
+POLLER = "de.pengutronix.rauc.Poller"
+FAST_POLLING = {"ROTA_POLL_TIME_SCALE": "100"}  # interval 60 s → 0.6 s, tick 0.1 s, Poll() 0.3 s
+
+
+def polling_conf(system, tmp_path, url, extra="", version="1.0"):
+    h = tmp_path / "system-info.sh"
+    h.write_text(f"#!/bin/sh\necho RAUC_SYSTEM_VERSION={version}\n")
+    h.chmod(0o755)
+    system.write_conf(sections=f"[handlers]\nsystem-info={h}\n\n[polling]\nurl={url}\ninterval-sec=60\n{extra}\n")
+
+
+def served_bundle(maker, version):
+    from hawkbit_server import DdiServer
+    ddi = DdiServer(token=None)
+    ddi.deploy(1, "b.raucb", pathlib.Path(small_bundle(maker, version=version)).read_bytes())
+    return ddi, f"{ddi.base}/download/b.raucb"
+
+
+def poller_status(svc):
+    return {str(k): v for k, v in svc.props.Get(POLLER, "Status").items()}
+
+
+def wait_for(predicate, what, timeout=30):
+    deadline = time.time() + timeout
+    while not predicate():
+        assert time.time() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
+
+
+def test_polling_installs_a_higher_version_and_reboots(system, bus, maker, tmp_path):
+    ddi, url = served_bundle(maker, "2.0")
+    rebooted = tmp_path / "rebooted"
+    polling_conf(system, tmp_path, url, f"install-criteria=higher-semver\nreboot-criteria=updated-slots\n"
+                                        f"reboot-cmd=touch {rebooted}")
+    svc = Service(system, bus, tmp_path / "service.log", env=FAST_POLLING)
+    try:
+        time.sleep(1.5)  # a few intervals: no poll before the booted slot is marked good
+        assert int(poller_status(svc)["attempt-count"]) == 0
+        svc.iface.Mark("good", "booted")
+        wait_for(rebooted.exists, "the reboot command")
+        assert system.primary() == "B"
+        st = poller_status(svc)
+        assert bool(st["update-available"]) is True
+        assert str(st["summary"]) == "update candidate found: higher semantic version"
+        assert len(str(st["attempted-hash"])) == 64
+        assert str(st["manifest"]["manifest-hash"]) == str(st["attempted-hash"])
+        assert int(st["recent-error-count"]) == 0 and int(st["attempt-count"]) >= 1
+        assert int(svc.props.Get(POLLER, "NextPoll")) == 0  # no polls after the reboot started
+    finally:
+        svc.stop()
+        ddi.stop()
+
+
+def test_polling_same_version_is_no_candidate(system, bus, maker, tmp_path):
+    ddi, url = served_bundle(maker, "1.0")
+    polling_conf(system, tmp_path, url, "install-criteria=higher-semver")
+    svc = Service(system, bus, tmp_path / "service.log", env=FAST_POLLING)
+    try:
+        svc.iface.Mark("good", "booted")
+        wait_for(lambda: int(poller_status(svc)["attempt-count"]) >= 2, "two polls")
+        st = poller_status(svc)
+        assert str(st["summary"]) == "no update candidate available" and not bool(st["update-available"])
+        assert str(st["attempted-hash"]) == ""
+        assert system.primary() == "A"
+        assert int(svc.props.Get(POLLER, "NextPoll")) > 0
+    finally:
+        svc.stop()
+        ddi.stop()
+
+
+def test_polling_waits_for_inhibit_files_and_counts_errors(system, bus, maker, tmp_path):
+    inhibit = tmp_path / "inhibit"
+    inhibit.write_text("")
+    polling_conf(system, tmp_path, "http://127.0.0.1:9/nothing.raucb", f"inhibit-files={inhibit}")
+    svc = Service(system, bus, tmp_path / "service.log", env={**FAST_POLLING, "ROTA_HTTP_RETRY_DELAY_MS": "1"})
+    try:
+        svc.iface.Mark("good", "booted")
+        time.sleep(1.5)
+        assert int(poller_status(svc)["attempt-count"]) == 0
+        inhibit.unlink()
+        wait_for(lambda: int(poller_status(svc)["recent-error-count"]) >= 1, "a failed poll")
+        assert "127.0.0.1:9" in str(poller_status(svc)["last-error-message"])
+    finally:
+        svc.stop()
+
+
+def test_poller_interface_only_with_polling(service):
+    xml = dbus.Interface(service.obj, "org.freedesktop.DBus.Introspectable").Introspect()
+    assert POLLER not in xml and IFACE in xml
+    with pytest.raises(dbus.DBusException):
+        dbus.Interface(service.obj, POLLER).Poll()
+
+
+def test_poll_method_brings_the_next_poll_forward(system, bus, maker, tmp_path):
+    """Poll() schedules a poll in about 30 s (0.3 s scaled), much sooner
+    than the interval."""
+    ddi, url = served_bundle(maker, "1.0")
+    polling_conf(system, tmp_path, url, "interval-sec=6000")  # 60 s scaled: no poll on its own here
+    svc = Service(system, bus, tmp_path / "service.log", env=FAST_POLLING)
+    try:
+        svc.iface.Mark("good", "booted")
+        poller = dbus.Interface(svc.obj, POLLER)
+        assert POLLER in dbus.Interface(svc.obj, "org.freedesktop.DBus.Introspectable").Introspect()
+        before = int(svc.props.Get(POLLER, "NextPoll"))
+        poller.Poll()
+        assert int(svc.props.Get(POLLER, "NextPoll")) < before
+        wait_for(lambda: int(poller_status(svc)["attempt-count"]) == 1, "the requested poll", timeout=10)
+    finally:
+        svc.stop()
+        ddi.stop()
+
+
+def test_polling_needs_a_system_version(system, bus, tmp_path):
+    system.write_conf(sections="[polling]\nurl=http://127.0.0.1:9/b.raucb\ninterval-sec=60\n")
+    p = subprocess.run([str(ROTA), f"--conf={system.conf}", "service"], capture_output=True, text=True, timeout=60,
+                       env={**os.environ, **system.env(), **bus.env})
+    assert p.returncode == 1
+    assert "system version not provided via system-info handler" in p.stderr
+
+
+@pytest.mark.parametrize("section, match", [
+    ("[polling]\ninterval-sec=60", "[polling] url: Polling URL must be set"),
+    ("[polling]\nurl=ftp://x/b.raucb", "[polling] url: Polling URL must use HTTP(S)"),
+    ("[polling]\nurl=http://x/b\ninterval-sec=59", "[polling] interval-sec: '59' is not an integer >= 60"),
+    ("[polling]\nurl=http://x/b\ninterval-sec=60\nmax-interval-sec=60", "max-interval-sec: must be larger than interval-sec"),
+    ("[polling]\nurl=http://x/b\ninstall-criteria=always;sometimes",
+     "Unsupported list item 'sometimes' for key 'install-criteria' in [polling]"),
+    ("[polling]\nurl=http://x/b\ncandidate-criteria=always",
+     "Unsupported list item 'always' for key 'candidate-criteria' in [polling]"),
+])
+def test_polling_config_errors(system, section, match):
+    system.write_conf(sections=section)
+    p = subprocess.run([str(ROTA), f"--conf={system.conf}", "status"], capture_output=True, text=True, timeout=60,
+                       env={**os.environ, **system.env()})
+    assert p.returncode == 1 and match in p.stderr, p.stderr
