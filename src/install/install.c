@@ -390,6 +390,16 @@ static gboolean save_pending(Install *in, const Plan *p, const RotaSlotStatus *s
 	return TRUE;
 }
 
+/* "Updating slot <name>", as RAUC logs it: only for a slot that is written,
+ * not for one skipped because it holds the image already. */
+static void log_slot_update(Install *in, const Plan *p)
+{
+	g_autofree gchar *msg = g_strdup_printf("Updating slot %s", p->slot->name);
+	RotaEvent ev = {.type = "writeslot", .message = msg};
+
+	rota_event_log(in->ctx->config, &ev);
+}
+
 static gboolean update_slot(Install *in, const Plan *p, GError **error)
 {
 	RotaContext *ctx = in->ctx;
@@ -408,11 +418,6 @@ static gboolean update_slot(Install *in, const Plan *p, GError **error)
 	gboolean skip;
 
 	rota_progress_begin(in->progress, check, 1, 1);
-	{
-		g_autofree gchar *msg = g_strdup_printf("Updating slot %s", p->slot->name);
-		RotaEvent ev = {.type = "writeslot", .message = msg};
-		rota_event_log(ctx->config, &ev);
-	}
 	if (!rota_status_load_before_write(ctx->status, p->slot, &st, error)) {
 		rota_progress_end(in->progress, FALSE);
 		return FALSE;
@@ -429,6 +434,7 @@ static gboolean update_slot(Install *in, const Plan *p, GError **error)
 		rota_progress_begin(in->progress, "Copying image skipped", 9, 1);
 		say(in, "Skipping slot %s: it already holds image %s", p->slot->name, p->image->sha256);
 	} else {
+		log_slot_update(in, p);
 		rota_progress_begin(in->progress, copy, 9, 1);
 		if (!rota_writer_run(&job, &local)) {
 			rota_progress_end(in->progress, FALSE);
@@ -670,17 +676,20 @@ static void log_install_event(Install *in, const gchar *outcome, const GError *e
 	g_autofree gchar *txn8 = g_strndup(in->hooks.transaction, 8);
 	g_autofree gchar *msg = error ? g_strdup_printf("Installation %s %s: %s", txn8, outcome, error->message)
 				      : g_strdup_printf("Installation %s %s", txn8, outcome);
-	const RotaManifest *m = in->bundle && g_strcmp0(outcome, "started") != 0 ? in->bundle->manifest : NULL;
+	const RotaManifest *m = in->bundle ? in->bundle->manifest : NULL;
 	RotaEvent ev = {.type = "install", .message = msg, .transaction_id = in->hooks.transaction};
 
 	for (gsize i = 0; i < G_N_ELEMENTS(ids); i++) {
 		if (g_str_equal(ids[i].outcome, outcome))
 			ev.message_id = ids[i].id;
 	}
-	if (m) {
-		ev.bundle_hash = in->bundle->manifest_hash;
-		ev.bundle_version = m->version;
-		ev.bundle_description = m->description;
+	/* The outcome always carries the bundle fields, empty when unknown
+	 * (the bundle could not be opened, the manifest has no version), so
+	 * every record of a kind has the same fields (§11). */
+	if (!g_str_equal(outcome, "started")) {
+		ev.bundle_hash = m && in->bundle->manifest_hash ? in->bundle->manifest_hash : "";
+		ev.bundle_description = m && m->description ? m->description : "";
+		ev.bundle_version = m && m->version ? m->version : "";
 	}
 	rota_event_log(in->ctx->config, &ev);
 }

@@ -688,6 +688,18 @@ static gboolean take_log_format(Reader *r, const gchar *group, RotaLogFormat *ou
 	return FALSE;
 }
 
+/* Digits with at most one K/M/G/T suffix. parse_size() stops at the first
+ * character it does not know, so "10MB", "-1" or "ten" would otherwise pass
+ * as 10, 2^64-1 or 0 (never rotate) without a word. */
+static gboolean is_size_text(const gchar *text)
+{
+	gsize digits = strspn(text, "0123456789");
+
+	if (digits == 0)
+		return FALSE;
+	return text[digits] == '\0' || (strchr("KMGTkmgt", text[digits]) && text[digits + 1] == '\0');
+}
+
 static gboolean parse_logger(Reader *r, RotaConfig *c, const gchar *group, GError **error)
 {
 	g_autofree gchar *filename = NULL, *max_size = NULL;
@@ -708,6 +720,11 @@ static gboolean parse_logger(Reader *r, RotaConfig *c, const gchar *group, GErro
 	l->filename = g_path_is_absolute(filename) ? g_steal_pointer(&filename)
 						   : g_build_filename(c->data_directory, filename, NULL);
 	max_size = take_str(r, group, "max-size");
+	if (max_size && !is_size_text(max_size)) {
+		g_autofree gchar *what = g_strdup_printf("'%s' is not a size (digits with an optional K, M, G or T)", max_size);
+		invalid(error, r, group, "max-size", what);
+		return FALSE;
+	}
 	if (max_size && !parse_size(max_size, &l->max_size)) {
 		invalid(error, r, group, "max-size", "too large");
 		return FALSE;

@@ -125,7 +125,7 @@ gboolean rota_context_activate(RotaContext *ctx, RotaSlot *slot, GError **error)
 		return FALSE;
 	}
 	rota_status_load(ctx->status, slot, &st);
-	log_mark(ctx, slot, "active", st.bundle_hash);
+	log_mark(ctx, slot, "active", st.bundle_hash ? st.bundle_hash : ""); /* always a field of "active" */
 	g_free(st.activated_timestamp);
 	st.activated_timestamp = rota_status_timestamp_now();
 	st.activated_count++;

@@ -20,15 +20,19 @@ typedef struct {
 	gsize offset;
 } Field;
 
-/* In the order the readable format lists them. */
+/* In field order: formats list a record's fields in the order the record
+ * carries them (§11 table: mark SLOT_NAME, SLOT_BOOTNAME, BUNDLE_HASH; boot
+ * SLOT_NAME, SLOT_BOOTNAME, BOOT_ID, BUNDLE_HASH; install BUNDLE_HASH,
+ * BUNDLE_DESCRIPTION, BUNDLE_VERSION, TRANSACTION_ID). This one order agrees
+ * with all of them. */
 static const Field fields[] = {
-	{"transaction ID", "TRANSACTION_ID", G_STRUCT_OFFSET(RotaEvent, transaction_id)},
-	{"boot ID", "BOOT_ID", G_STRUCT_OFFSET(RotaEvent, boot_id)},
-	{"bundle hash", "BUNDLE_HASH", G_STRUCT_OFFSET(RotaEvent, bundle_hash)},
-	{"bundle version", "BUNDLE_VERSION", G_STRUCT_OFFSET(RotaEvent, bundle_version)},
-	{NULL, "BUNDLE_DESCRIPTION", G_STRUCT_OFFSET(RotaEvent, bundle_description)},
 	{"slot", "SLOT_NAME", G_STRUCT_OFFSET(RotaEvent, slot)},
 	{"bootname", "SLOT_BOOTNAME", G_STRUCT_OFFSET(RotaEvent, bootname)},
+	{"boot ID", "BOOT_ID", G_STRUCT_OFFSET(RotaEvent, boot_id)},
+	{"bundle hash", "BUNDLE_HASH", G_STRUCT_OFFSET(RotaEvent, bundle_hash)},
+	{NULL, "BUNDLE_DESCRIPTION", G_STRUCT_OFFSET(RotaEvent, bundle_description)},
+	{"bundle version", "BUNDLE_VERSION", G_STRUCT_OFFSET(RotaEvent, bundle_version)},
+	{"transaction ID", "TRANSACTION_ID", G_STRUCT_OFFSET(RotaEvent, transaction_id)},
 };
 
 static const gchar *field_value(const RotaEvent *ev, const Field *f)
@@ -90,37 +94,76 @@ static gboolean wants(const RotaEventLogger *l, const gchar *type)
 	return !l->events || g_strv_contains((const gchar *const *)l->events, type);
 }
 
-/* f.(k-1) → f.k down to f → f.1; with max-files=1 the file starts anew. */
-static void rotate(const RotaEventLogger *l)
+static gboolean rename_for_rotation(const gchar *from, const gchar *to, gboolean may_be_missing, GError **error)
+{
+	int err;
+
+	if (g_rename(from, to) == 0)
+		return TRUE;
+	err = errno;
+	if (err == ENOENT && may_be_missing)
+		return TRUE;
+	g_set_error(error, ROTA_ERROR, ROTA_ERROR_IO, "cannot rotate %s to %s: %s", from, to, g_strerror(err));
+	return FALSE;
+}
+
+/* f.(k-1) → f.k down to f → f.1; with max-files=1 the file starts anew.
+ * A rotation that fails fails the log: appending regardless would let the
+ * file grow past max-size for good. */
+static gboolean rotate(const RotaEventLogger *l, GError **error)
 {
 	for (guint k = l->max_files - 1; k >= 2; k--) {
 		g_autofree gchar *from = g_strdup_printf("%s.%u", l->filename, k - 1);
 		g_autofree gchar *to = g_strdup_printf("%s.%u", l->filename, k);
-		g_rename(from, to);
+		if (!rename_for_rotation(from, to, TRUE, error))
+			return FALSE;
 	}
 	if (l->max_files > 1) {
 		g_autofree gchar *first = g_strdup_printf("%s.1", l->filename);
-		g_rename(l->filename, first);
-	} else {
-		g_unlink(l->filename);
+		return rename_for_rotation(l->filename, first, FALSE, error);
 	}
+	if (g_unlink(l->filename) != 0) {
+		int err = errno;
+		g_set_error(error, ROTA_ERROR, ROTA_ERROR_IO, "cannot rotate %s: %s", l->filename, g_strerror(err));
+		return FALSE;
+	}
+	return TRUE;
+}
+
+static int open_log(const RotaEventLogger *l, GError **error)
+{
+	int fd = open(l->filename, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+
+	if (fd < 0) {
+		int err = errno;
+		g_set_error(error, ROTA_ERROR, ROTA_ERROR_IO, "cannot open %s: %s", l->filename, g_strerror(err));
+	}
+	return fd;
+}
+
+/* Whether the open log must be rotated before len more bytes. Only a
+ * regular file is: the size of anything else (a device, a FIFO) says
+ * nothing, and renaming it away would move what is not ours. */
+static gboolean needs_rotation(const RotaEventLogger *l, int fd, gsize len)
+{
+	struct stat st;
+
+	return l->max_size && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0 &&
+	       (guint64)st.st_size + len > l->max_size;
 }
 
 static gboolean append(const RotaEventLogger *l, const gchar *record, GError **error)
 {
 	gsize len = strlen(record);
-	struct stat st;
 	gboolean ok;
-	int fd;
+	int fd = open_log(l, error);
 
-	if (l->max_size && g_stat(l->filename, &st) == 0 && st.st_size > 0 && (guint64)st.st_size + len > l->max_size)
-		rotate(l);
-	fd = open(l->filename, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
-	if (fd < 0) {
-		int err = errno;
-		g_set_error(error, ROTA_ERROR, ROTA_ERROR_IO, "cannot open %s: %s", l->filename, g_strerror(err));
-		return FALSE;
+	if (fd >= 0 && needs_rotation(l, fd, len)) {
+		close(fd);
+		fd = rotate(l, error) ? open_log(l, error) : -1;
 	}
+	if (fd < 0)
+		return FALSE;
 	ok = rota_write_all(fd, record, len, l->filename, error);
 	close(fd);
 	return ok;

@@ -1261,3 +1261,23 @@ def test_polling_config_errors(system, section, match):
     p = subprocess.run([str(ROTA), f"--conf={system.conf}", "status"], capture_output=True, text=True, timeout=60,
                        env={**os.environ, **system.env()})
     assert p.returncode == 1 and match in p.stderr, p.stderr
+
+
+def test_marks_through_the_service_are_logged_once(system, bus, tmp_path):
+    """`rota status mark-*` with the service running is carried out (and
+    logged) by the service alone; prevent-late-fallback's mark-bad of the
+    other slot is logged too."""
+    log = tmp_path / "mark.log"
+    system.write_conf(system_extra="prevent-late-fallback=true\n",
+                      sections=f"[log.m]\nfilename={log}\nformat=short\nevents=mark\n")
+    svc = Service(system, bus, tmp_path / "service.log")
+    try:
+        p = rota_client(system, bus, "status", "mark-good")
+        assert p.returncode == 0, p.stderr
+        p = rota_client(system, bus, "status", "mark-active", "other")
+        assert p.returncode == 0, p.stderr
+        msgs = [l.split(": ", 1)[1] for l in log.read_text().splitlines()]
+        assert msgs == ["Marked slot rootfs.0 as good", "Marked slot rootfs.1 as bad",
+                        "Marked slot rootfs.1 as active"], msgs
+    finally:
+        svc.stop()

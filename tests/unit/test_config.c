@@ -920,6 +920,49 @@ static void test_empty_value_refused(Fixture *f, gconstpointer data)
 	assert_load_error(f, MINIMAL "statusfile=\n", "system", "statusfile", "Missing value");
 }
 
+static const RotaEventLogger *logger(const RotaConfig *c, guint i)
+{
+	g_assert_cmpuint(i, <, c->loggers->len);
+	return c->loggers->pdata[i];
+}
+
+/* [log.<name>] (system-conf.md §7): defaults, the data-directory for a
+ * relative filename, max-size with K/M/G/T (powers of 1024), and nothing but
+ * such a size. */
+static void test_log_sections(Fixture *f, gconstpointer data)
+{
+	g_autoptr(RotaConfig) c = NULL;
+
+	(void)data;
+	c = load_ok(f, MINIMAL "data-directory=/data\n"
+			       "[log.a]\nfilename=a.log\n"
+			       "[log.b]\nfilename=/var/b.log\nevents=mark;boot\nformat=json-pretty\nmax-size=3K\nmax-files=1\n"
+			       "[log.c]\nfilename=/c\nmax-size=2M\n[log.d]\nfilename=/d\nmax-size=1G\n"
+			       "[log.e]\nfilename=/e\nmax-size=1T\n[log.f]\nfilename=/f\nmax-size=100\nevents=all\n");
+	g_assert_cmpstr(logger(c, 0)->name, ==, "a");
+	g_assert_cmpstr(logger(c, 0)->filename, ==, "/data/a.log");
+	g_assert_null(logger(c, 0)->events);
+	g_assert_cmpint(logger(c, 0)->format, ==, ROTA_LOG_READABLE);
+	g_assert_cmpuint(logger(c, 0)->max_size, ==, 0);
+	g_assert_cmpuint(logger(c, 0)->max_files, ==, 10);
+	g_assert_cmpstr(logger(c, 1)->filename, ==, "/var/b.log");
+	g_assert_cmpstrv(logger(c, 1)->events, ((const gchar *const[]){"mark", "boot", NULL}));
+	g_assert_cmpint(logger(c, 1)->format, ==, ROTA_LOG_JSON_PRETTY);
+	g_assert_cmpuint(logger(c, 1)->max_size, ==, 3 * 1024);
+	g_assert_cmpuint(logger(c, 1)->max_files, ==, 1);
+	g_assert_cmpuint(logger(c, 2)->max_size, ==, 2 * 1024 * 1024);
+	g_assert_cmpuint(logger(c, 3)->max_size, ==, G_GUINT64_CONSTANT(1) << 30);
+	g_assert_cmpuint(logger(c, 4)->max_size, ==, G_GUINT64_CONSTANT(1) << 40);
+	g_assert_cmpuint(logger(c, 5)->max_size, ==, 100);
+	g_assert_null(logger(c, 5)->events);
+
+	assert_load_error(f, MINIMAL "[log.a]\nfilename=a.log\n", "log.a", "filename", "data-directory");
+	assert_load_error(f, MINIMAL "[log.a]\nfilename=/a\nmax-size=10MB\n", "log.a", "max-size", "not a size");
+	assert_load_error(f, MINIMAL "[log.a]\nfilename=/a\nmax-size=K\n", "log.a", "max-size", "not a size");
+	assert_load_error(f, MINIMAL "[log.a]\nfilename=/a\nmax-size=1 K\n", "log.a", "max-size", "not a size");
+	assert_load_error(f, MINIMAL "[log.a]\nfilename=/a\nmax-size=99999999999T\n", "log.a", "max-size", "too large");
+}
+
 int main(int argc, char **argv)
 {
 	g_test_init(&argc, &argv, NULL);
@@ -932,6 +975,7 @@ int main(int argc, char **argv)
 	ADD("defaults/minimal", test_minimal_defaults);
 	g_test_add_func("/config/defaults/new-default", test_new_default);
 	g_test_add_func("/config/slot-state-names", test_slot_state_names);
+	ADD("log-sections", test_log_sections);
 	ADD("grub/grubenv-default", test_grubenv_default);
 	ADD("grub/grubenv-absolute", test_grubenv_absolute);
 	ADD("barebox/keys", test_barebox_keys);
