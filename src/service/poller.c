@@ -43,9 +43,15 @@ static gint64 boottime_us(void)
 	return (gint64)ts.tv_sec * G_USEC_PER_SEC + ts.tv_nsec / 1000;
 }
 
+/* Capped before multiplying: a huge interval-sec must not wrap around
+ * into an early (or past) poll. The cap leaves room to add the boot time. */
 static gint64 scaled_us(RotaPoller *p, guint64 seconds)
 {
-	return (gint64)MIN(seconds * G_USEC_PER_SEC / p->scale, (guint64)G_MAXINT64 / 2);
+	const guint64 cap = (guint64)G_MAXINT64 / 2;
+
+	if (seconds / p->scale > cap / G_USEC_PER_SEC)
+		return (gint64)cap;
+	return (gint64)MIN(seconds * G_USEC_PER_SEC / p->scale, cap);
 }
 
 static void schedule_in(RotaPoller *p, gint64 delay_us)
@@ -173,14 +179,16 @@ static void maybe_install(RotaPoller *p, RotaBundle *b)
 		schedule_normal(p);
 		return;
 	}
-	g_free(p->attempted_hash);
-	p->attempted_hash = g_strdup(b->manifest_hash);
 	g_message("Polling: installing %s (%s)", p->cfg->url, why);
 	if (!p->hooks.install(p->hooks.data, p->cfg->url, b->manifest_hash, &error)) {
-		set_error(p, error->message);
+		set_error(p, error->message); /* not attempted: the next poll tries again */
 		schedule_normal(p);
 		return;
 	}
+	/* Attempted once started, whatever its outcome: a failing bundle is
+	 * not installed again and again. */
+	g_free(p->attempted_hash);
+	p->attempted_hash = g_strdup(b->manifest_hash);
 	p->installing = TRUE;
 	p->next_poll = G_MAXINT64; /* until the installation finishes */
 	p->hooks.changed(p->hooks.data);
@@ -193,9 +201,9 @@ static void on_fetched(GObject *source G_GNUC_UNUSED, GAsyncResult *res, gpointe
 	RotaBundle *b = g_task_propagate_pointer(G_TASK(res), &error);
 	const gchar *why = NULL;
 
+	p->polling = FALSE; /* rota_poller_free() waits for this */
 	if (g_error_matches(error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
-		return; /* the poller is gone: p must not be touched */
-	p->polling = FALSE;
+		return; /* the poller is being freed: nothing to report */
 	if (!b) {
 		set_error(p, error->message);
 		schedule_normal(p);
@@ -322,6 +330,11 @@ void rota_poller_free(RotaPoller *p)
 		return;
 	g_source_remove(p->tick);
 	g_cancellable_cancel(p->cancel);
+	/* A running fetch reads the context's config, which our caller frees
+	 * next, and its callback gets p: wait for it. The fetch cannot be
+	 * interrupted, so this takes at most the HTTP timeouts. */
+	while (p->polling)
+		g_main_context_iteration(NULL, TRUE);
 	g_object_unref(p->cancel);
 	g_free(p->last_error_message);
 	g_free(p->summary);

@@ -27,6 +27,8 @@ typedef struct {
 /* NULL without [polling]; fails when the system-info handler gave no
  * system version (nothing to compare bundle versions with). */
 RotaPoller *rota_poller_new(RotaContext *ctx, const RotaPollerHooks *hooks, GError **error);
+/* Waits for a running fetch (it reads ctx's config): free the poller
+ * before the context. Iterates the default main context meanwhile. */
 void rota_poller_free(RotaPoller *poller);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(RotaPoller, rota_poller_free)
 

@@ -1197,19 +1197,26 @@ def test_polling_same_version_is_no_candidate(system, bus, maker, tmp_path):
 
 
 def test_polling_waits_for_inhibit_files_and_counts_errors(system, bus, maker, tmp_path):
+    # A 404 fails at once; a closed port would be retried with backoff (the
+    # service ignores ROTA_HTTP_RETRY_DELAY_MS), taking ~15 s per poll on
+    # a timeout of 30 and delaying the stop, which waits for the fetch.
+    from hawkbit_server import DdiServer
+    ddi = DdiServer(token=None)
     inhibit = tmp_path / "inhibit"
     inhibit.write_text("")
-    polling_conf(system, tmp_path, "http://127.0.0.1:9/nothing.raucb", f"inhibit-files={inhibit}")
-    svc = Service(system, bus, tmp_path / "service.log", env={**FAST_POLLING, "ROTA_HTTP_RETRY_DELAY_MS": "1"})
+    polling_conf(system, tmp_path, f"{ddi.base}/download/nothing.raucb", f"inhibit-files={inhibit}")
+    svc = Service(system, bus, tmp_path / "service.log", env=FAST_POLLING)
     try:
         svc.iface.Mark("good", "booted")
         time.sleep(1.5)
         assert int(poller_status(svc)["attempt-count"]) == 0
         inhibit.unlink()
-        wait_for(lambda: int(poller_status(svc)["recent-error-count"]) >= 1, "a failed poll")
-        assert "127.0.0.1:9" in str(poller_status(svc)["last-error-message"])
+        wait_for(lambda: int(poller_status(svc)["recent-error-count"]) >= 2, "two failed polls")
+        st = poller_status(svc)
+        assert "not found" in str(st["last-error-message"]) and int(st["last-success-time"]) == 0
     finally:
         svc.stop()
+        ddi.stop()
 
 
 def test_poller_interface_only_with_polling(service):

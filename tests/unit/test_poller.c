@@ -1,8 +1,11 @@
 /* test_poller.c — the poller's start: when it exists, its first poll time
  * and its initial Status. tests/cli/test_service.py runs whole polls
  * against a server. */
+#include <netinet/in.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "common/error.h"
 #include "service/poller.h"
@@ -22,6 +25,11 @@ static gboolean no_install(gpointer data G_GNUC_UNUSED, const gchar *url G_GNUC_
 
 static void ignore(gpointer data G_GNUC_UNUSED)
 {
+}
+
+static gboolean always(gpointer data G_GNUC_UNUSED, const gchar **why G_GNUC_UNUSED)
+{
+	return TRUE;
 }
 
 static const RotaPollerHooks hooks = {.may_poll = never, .install = no_install, .changed = ignore};
@@ -100,10 +108,89 @@ static void test_first_poll_and_status(void)
 	free_context(ctx);
 }
 
+static void test_huge_interval_does_not_wrap(void)
+{
+	RotaContext *ctx = context(TRUE, "1.0");
+	g_autoptr(GError) error = NULL;
+	RotaPoller *p;
+
+	/* interval × 10⁶ µs is just over 2⁶⁴: wrapped, about 0.45 s */
+	ctx->config->polling->interval_sec = G_GUINT64_CONSTANT(18446744073710);
+	ctx->config->polling->max_interval_sec = G_MAXUINT64;
+	p = rota_poller_new(ctx, &hooks, &error);
+	g_assert_no_error(error);
+	/* at least 10 % of the capped delay (G_MAXINT64 / 2 µs) away */
+	g_assert_cmpint(rota_poller_next_poll(p), >, G_MAXINT64 / 20);
+	rota_poller_free(p);
+	free_context(ctx);
+}
+
+/* A server that accepts one connection, answers it 404 after a pause and
+ * then says it did. */
+typedef struct {
+	int fd;
+	gint answered;
+} SlowServer;
+
+static gpointer slow_server(gpointer data)
+{
+	SlowServer *s = data;
+	static const gchar reply[] = "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+	int c = accept(s->fd, NULL, NULL);
+
+	g_assert_cmpint(c, >=, 0);
+	g_usleep(300 * 1000);
+	g_atomic_int_set(&s->answered, 1);
+	g_assert_cmpint(write(c, reply, strlen(reply)), ==, (gssize)strlen(reply));
+	g_usleep(100 * 1000); /* let the client read before the reset */
+	close(c);
+	return NULL;
+}
+
+static void test_free_waits_for_the_fetch(void)
+{
+	RotaContext *ctx = context(TRUE, "1.0");
+	const RotaPollerHooks polling = {.may_poll = always, .install = no_install, .changed = ignore};
+	struct sockaddr_in addr = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t len = sizeof(addr);
+	SlowServer server = {.fd = socket(AF_INET, SOCK_STREAM, 0)};
+	g_autoptr(GError) error = NULL;
+	g_autoptr(GThread) thread = NULL;
+	guint64 attempts = 0;
+	RotaPoller *p;
+
+	g_assert_cmpint(bind(server.fd, (struct sockaddr *)&addr, sizeof(addr)), ==, 0);
+	g_assert_cmpint(listen(server.fd, 1), ==, 0);
+	g_assert_cmpint(getsockname(server.fd, (struct sockaddr *)&addr, &len), ==, 0);
+	g_free(ctx->config->polling->url);
+	ctx->config->polling->url = g_strdup_printf("http://127.0.0.1:%u/b.raucb", ntohs(addr.sin_port));
+	g_setenv("ROTA_POLL_TIME_SCALE", "1000", TRUE); /* first poll within 60 ms */
+	p = rota_poller_new(ctx, &polling, &error);
+	g_unsetenv("ROTA_POLL_TIME_SCALE");
+	thread = g_thread_new("slow-server", slow_server, &server);
+	g_assert_no_error(error);
+	while (attempts == 0) {
+		g_autoptr(GVariant) st = NULL;
+
+		g_main_context_iteration(NULL, TRUE);
+		st = g_variant_ref_sink(rota_poller_status(p));
+		g_assert_true(g_variant_lookup(st, "attempt-count", "t", &attempts));
+	}
+	/* The fetch thread uses ctx->config: freeing the poller must not
+	 * return while it runs, or freeing the context pulls it away. */
+	rota_poller_free(p);
+	g_assert_cmpint(g_atomic_int_get(&server.answered), ==, 1);
+	free_context(ctx);
+	g_thread_join(g_steal_pointer(&thread));
+	close(server.fd);
+}
+
 int main(int argc, char **argv)
 {
 	g_test_init(&argc, &argv, NULL);
 	g_test_add_func("/poller/needs-config-and-version", test_needs_config_and_version);
 	g_test_add_func("/poller/first-poll-and-status", test_first_poll_and_status);
+	g_test_add_func("/poller/huge-interval-does-not-wrap", test_huge_interval_does_not_wrap);
+	g_test_add_func("/poller/free-waits-for-the-fetch", test_free_waits_for_the_fetch);
 	return g_test_run();
 }
