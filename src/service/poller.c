@@ -104,20 +104,10 @@ static void fetch_free(Fetch *f)
 static void fetch_thread(GTask *task, gpointer source G_GNUC_UNUSED, gpointer data, GCancellable *cancel G_GNUC_UNUSED)
 {
 	Fetch *f = data;
-	const RotaConfig *c = f->config;
 	RotaDbusInstallArgs none = {0};
-	RotaHttpOptions http;
-	RotaBundleOpenOptions o = {.keyring = &c->keyring,
-				   .max_signature_size = c->max_signature_size,
-				   .decrypt_key = c->encryption_key,
-				   .decrypt_cert = c->encryption_cert,
-				   .http = &http};
 	GError *error = NULL;
-	RotaBundle *b;
+	RotaBundle *b = rota_dbus_open_bundle(f->config, f->url, &none, f->info_headers, &error);
 
-	rota_dbus_http_options(&none, c, &http);
-	http.info_headers = (const gchar *const *)f->info_headers;
-	b = rota_bundle_open(f->url, &o, &error);
 	if (b && b->format == ROTA_FORMAT_PLAIN) {
 		g_set_error(&error, ROTA_ERROR, ROTA_ERROR_INVALID, "%s: polling needs a verity or crypt bundle", f->url);
 		g_clear_pointer(&b, rota_bundle_free);

@@ -387,20 +387,10 @@ static GVariant *call_install(Service *svc, GVariant *params, GError **error)
 /* Opens and verifies a bundle (file or URL) as an installation would. */
 static RotaBundle *open_bundle(Service *svc, const gchar *source, const RotaDbusInstallArgs *args, GError **error)
 {
-	const RotaConfig *c = svc->ctx->config;
-	RotaHttpOptions http;
-	RotaBundleOpenOptions o = {.keyring = &c->keyring,
-				   .max_signature_size = c->max_signature_size,
-				   .decrypt_key = c->encryption_key,
-				   .decrypt_cert = c->encryption_cert,
-				   .http = &http};
 	g_autofree gchar *path = rota_dbus_source_to_path(source, error);
+	g_auto(GStrv) info_headers = rota_info_headers_build(svc->ctx->config, svc->ctx, NULL);
 
-	g_auto(GStrv) info_headers = rota_info_headers_build(c, svc->ctx, NULL);
-
-	rota_dbus_http_options(args, c, &http);
-	http.info_headers = (const gchar *const *)info_headers;
-	return path ? rota_bundle_open(path, &o, error) : NULL;
+	return path ? rota_dbus_open_bundle(svc->ctx->config, path, args, info_headers, error) : NULL;
 }
 
 static GVariant *call_info(Service *svc, GVariant *params, GError **error)

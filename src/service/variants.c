@@ -16,6 +16,21 @@ void rota_dbus_install_args_clear(RotaDbusInstallArgs *a)
 	memset(a, 0, sizeof(*a));
 }
 
+RotaBundle *rota_dbus_open_bundle(const RotaConfig *c, const gchar *path, const RotaDbusInstallArgs *args,
+				  gchar **info_headers, GError **error)
+{
+	RotaHttpOptions http;
+	RotaBundleOpenOptions o = {.keyring = &c->keyring,
+				   .max_signature_size = c->max_signature_size,
+				   .decrypt_key = c->encryption_key,
+				   .decrypt_cert = c->encryption_cert,
+				   .http = &http};
+
+	rota_dbus_http_options(args, c, &http);
+	http.info_headers = (const gchar *const *)info_headers;
+	return rota_bundle_open(path, &o, error);
+}
+
 void rota_dbus_http_options(const RotaDbusInstallArgs *a, const RotaConfig *c, RotaHttpOptions *out)
 {
 	memset(out, 0, sizeof(*out));

@@ -27,6 +27,11 @@ void rota_dbus_install_args_clear(RotaDbusInstallArgs *args);
 /* Streaming options: the call's TLS and header arguments over the
  * config's [streaming] values. *out points into args and config. */
 void rota_dbus_http_options(const RotaDbusInstallArgs *args, const RotaConfig *config, RotaHttpOptions *out);
+/* Opens and verifies the bundle at path (file or URL) with the config's
+ * keyring and decryption key, args' streaming options and info_headers
+ * (sent with the first request; may be NULL), as an installation would. */
+RotaBundle *rota_dbus_open_bundle(const RotaConfig *config, const gchar *path, const RotaDbusInstallArgs *args,
+				  gchar **info_headers, GError **error);
 G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(RotaDbusInstallArgs, rota_dbus_install_args_clear)
 
 /* Parses an a{sv} of InstallBundle (for_install) or InspectBundle (only
