@@ -84,47 +84,36 @@ const gchar *rota_service_bus_type_name(GBusType type)
 	return type == G_BUS_TYPE_SESSION ? "session" : "system";
 }
 
+/* The interface iface described by the compiled-in XML file (node caches
+ * the parsed description). Checked by the tests: failing here is a build bug. */
+static GDBusInterfaceInfo *compiled_interface_info(GDBusNodeInfo **node, const gchar *file, const gchar *iface)
+{
+	if (g_once_init_enter(node)) {
+		g_autofree gchar *path = g_strconcat("/de/pengutronix/rauc/", file, NULL);
+		g_autoptr(GBytes) xml = g_resource_lookup_data(rota_get_resource(), path, G_RESOURCE_LOOKUP_FLAGS_NONE, NULL);
+		GDBusNodeInfo *parsed = g_dbus_node_info_new_for_xml(g_bytes_get_data(xml, NULL), NULL);
+		g_assert(parsed);
+		g_once_init_leave(node, parsed);
+	}
+	return g_dbus_node_info_lookup_interface(*node, iface);
+}
+
 GDBusInterfaceInfo *rota_service_interface_info(void)
 {
 	static GDBusNodeInfo *node;
-
-	if (g_once_init_enter(&node)) {
-		g_autoptr(GBytes) xml = g_resource_lookup_data(rota_get_resource(), "/de/pengutronix/rauc/de.pengutronix.rauc.Installer.xml",
-							       G_RESOURCE_LOOKUP_FLAGS_NONE, NULL);
-		/* Compiled in and checked by the tests: failing here is a build bug. */
-		GDBusNodeInfo *parsed = g_dbus_node_info_new_for_xml(g_bytes_get_data(xml, NULL), NULL);
-		g_assert(parsed);
-		g_once_init_leave(&node, parsed);
-	}
-	return g_dbus_node_info_lookup_interface(node, ROTA_SERVICE_INTERFACE);
+	return compiled_interface_info(&node, "de.pengutronix.rauc.Installer.xml", ROTA_SERVICE_INTERFACE);
 }
 
 static GDBusInterfaceInfo *poller_interface_info(void)
 {
 	static GDBusNodeInfo *node;
-
-	if (g_once_init_enter(&node)) {
-		g_autoptr(GBytes) xml = g_resource_lookup_data(rota_get_resource(), "/de/pengutronix/rauc/de.pengutronix.rauc.Poller.xml",
-							       G_RESOURCE_LOOKUP_FLAGS_NONE, NULL);
-		GDBusNodeInfo *parsed = g_dbus_node_info_new_for_xml(g_bytes_get_data(xml, NULL), NULL);
-		g_assert(parsed);
-		g_once_init_leave(&node, parsed);
-	}
-	return g_dbus_node_info_lookup_interface(node, ROTA_POLLER_INTERFACE);
+	return compiled_interface_info(&node, "de.pengutronix.rauc.Poller.xml", ROTA_POLLER_INTERFACE);
 }
 
 static GDBusInterfaceInfo *statistics_interface_info(void)
 {
 	static GDBusNodeInfo *node;
-
-	if (g_once_init_enter(&node)) {
-		g_autoptr(GBytes) xml = g_resource_lookup_data(rota_get_resource(), "/de/pengutronix/rauc/io.github.rota.Statistics.xml",
-							       G_RESOURCE_LOOKUP_FLAGS_NONE, NULL);
-		GDBusNodeInfo *parsed = g_dbus_node_info_new_for_xml(g_bytes_get_data(xml, NULL), NULL);
-		g_assert(parsed);
-		g_once_init_leave(&node, parsed);
-	}
-	return g_dbus_node_info_lookup_interface(node, ROTA_STATISTICS_INTERFACE);
+	return compiled_interface_info(&node, "io.github.rota.Statistics.xml", ROTA_STATISTICS_INTERFACE);
 }
 
 /* ---- properties ---- */
