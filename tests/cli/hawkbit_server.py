@@ -9,6 +9,7 @@ import hashlib
 import http.server
 import json
 import re
+import ssl
 import threading
 
 EXECUTIONS = {"closed", "proceeding", "canceled", "scheduled", "rejected", "resumed", "downloaded", "download"}
@@ -16,7 +17,8 @@ FINISHED = {"success", "failure", "none"}
 
 
 class DdiServer:
-    def __init__(self, tenant="DEFAULT", target="dev-1", token="s3cret"):
+    def __init__(self, tenant="DEFAULT", target="dev-1", token="s3cret", tls=None):
+        """tls: (certificate file, key file) to serve HTTPS instead of HTTP."""
         self.tenant, self.target, self.token = tenant, target, token
         self.requests = []        # (method, path, headers dict)
         self.feedback = []        # (kind, action id, body), accepted ones only
@@ -52,6 +54,11 @@ class DdiServer:
         self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.port = self.httpd.server_address[1]
         self.base = f"http://127.0.0.1:{self.port}"
+        if tls:
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            ctx.load_cert_chain(*tls)
+            self.httpd.socket = ctx.wrap_socket(self.httpd.socket, server_side=True)
+            self.base = f"https://127.0.0.1:{self.port}"
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
         self.thread.start()
 
@@ -166,7 +173,10 @@ class DdiServer:
         return {"filename": filename, "size": d["size"],
                 "hashes": {"sha1": hashlib.sha1(d["data"]).hexdigest(), "md5": hashlib.md5(d["data"]).hexdigest(),
                            "sha256": d["sha256"]},
-                "_links": {"download-http": {"href": url}, "md5sum-http": {"href": url + ".MD5SUM"}}}
+                # hawkBit offers both; an https server here serves https only,
+                # so a client taking the plain http link with ssl=true fails.
+                "_links": {"download": {"href": url}, "download-http": {"href": url.replace("https://", "http://")},
+                           "md5sum-http": {"href": url + ".MD5SUM"}}}
 
     def _deployment_reply(self):
         d = self.deployment

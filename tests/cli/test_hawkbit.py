@@ -436,3 +436,38 @@ def test_daemon_installs_one_deployment_after_another(system, bundle, ddi, tmp_p
     assert [(f[1], f[2]["status"]["result"]["finished"]) for f in ddi.feedback if f[2]["status"]["execution"] == "closed"] \
         == [("40", "success"), ("41", "success")], err
     assert system.device("rootfs.1").read_bytes()[:IMG] == imgs[1]
+
+
+@pytest.fixture
+def tls_files(tmp_path):
+    """A self-signed certificate for 127.0.0.1 (not in any trust store)."""
+    cert, key = tmp_path / "ddi.crt", tmp_path / "ddi.key"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=127.0.0.1",
+                    "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+                   check=True, capture_output=True)
+    return cert, key
+
+
+def test_https_server_and_download_link(system, bundle, img, tmp_path, tls_files):
+    """ssl=true talks HTTPS and takes the artifact's https `download` link
+    (the plain `download-http` one would fail against this server)."""
+    ddi = DdiServer(tls=tls_files)
+    try:
+        ddi.deploy(12, "update.raucb", pathlib.Path(bundle({"rootfs": ("rootfs.img", img)})).read_bytes())
+        hawkbit(system, write_conf(tmp_path, ddi, ssl="true", ssl_verify="false"))
+        assert system.primary() == "B"
+        assert ddi.feedback_states()[-1][:2] == ("closed", "success")
+        assert [p for m, p, h in ddi.requests if p.startswith("/download/")] == ["/download/update.raucb"]
+    finally:
+        ddi.stop()
+
+
+def test_https_server_certificate_is_verified_by_default(system, tmp_path, tls_files):
+    ddi = DdiServer(tls=tls_files)
+    try:
+        r = hawkbit(system, write_conf(tmp_path, ddi, ssl="true", ssl_verify=None), ok=False)
+        assert r.returncode == 1
+        assert "certificate" in r.error_line().lower(), r.error_line()
+        assert ddi.requests == []  # no request got through the handshake
+    finally:
+        ddi.stop()
