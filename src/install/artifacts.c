@@ -102,6 +102,12 @@ gboolean rota_artifact_check_instance_name(const gchar *repo, const gchar *name,
 	return TRUE;
 }
 
+gboolean rota_artifact_repo_is_active(const RotaArtifactRepoState *st, const gchar *name, const gchar *digest)
+{
+	RotaArtifactInstance *in = find_instance(st, name, digest);
+	return in && in->active;
+}
+
 gboolean rota_artifact_repo_has_instance(const RotaArtifactRepoState *st, const gchar *name, const gchar *digest)
 {
 	return find_instance(st, name, digest) != NULL;

@@ -43,6 +43,9 @@ gboolean rota_artifact_repo_prune(RotaArtifactRepoState *st, GError **error);
  * NAME_MAX. Checked when planning, before anything is written. */
 gboolean rota_artifact_check_instance_name(const gchar *repo, const gchar *name, const gchar *digest, GError **error);
 
+/* Whether name's link points at the instance with digest. */
+gboolean rota_artifact_repo_is_active(const RotaArtifactRepoState *st, const gchar *name, const gchar *digest);
+
 gboolean rota_artifact_repo_has_instance(const RotaArtifactRepoState *st, const gchar *name, const gchar *digest);
 
 /* Writes instance name/digest from src (`files`: a copy read back and

@@ -446,6 +446,8 @@ static gboolean update_slot(Install *in, const Plan *p, GError **error)
 		}
 	}
 	rota_progress_end(in->progress, TRUE);
+	if (!skip && in->args->updated_slots)
+		*in->args->updated_slots = TRUE;
 	record_adaptive_stats(in, p, &adaptive);
 	fill_status(in, p, &st, "ok");
 	if (!rota_status_save(ctx->status, p->slot, &st, error)) {
@@ -477,6 +479,8 @@ static gboolean update_artifact(Install *in, const Plan *p, GError **error)
 		say(in, "%s", msg);
 		rota_event_log(in->ctx->config, &ev);
 	}
+	if (!rota_artifact_repo_is_active(p->repo, p->image->artifact, p->image->sha256) && in->args->updated_artifacts)
+		*in->args->updated_artifacts = TRUE;
 	if (rota_artifact_repo_has_instance(p->repo, p->image->artifact, p->image->sha256)) {
 		rota_progress_begin(in->progress, reuse, 9, 1);
 		return step(in, TRUE);

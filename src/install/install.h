@@ -30,6 +30,8 @@ typedef struct {
 	const RotaHttpOptions *http;        /* streaming from an http(s) URL; NULL: defaults */
 	RotaHttpStats *http_stats;          /* out, may be NULL: filled when the bundle was streamed */
 	GPtrArray *image_stats;             /* out, may be NULL: a RotaImageStats per adaptive image write */
+	gboolean *updated_slots;            /* out, may be NULL: a slot was written (not skipped) */
+	gboolean *updated_artifacts;        /* out, may be NULL: an artifact other than the active one was installed */
 	RotaProgressFunc progress;
 	RotaMessageFunc message;            /* status lines (handler output, skips) */
 	gpointer user_data;

@@ -32,7 +32,6 @@ struct _RotaPoller {
 	gchar *attempted_hash;
 	GVariant *manifest; /* InspectBundle's a{sv} of the last manifest seen */
 	guint64 bundle_size;
-	gboolean has_slot_images, has_artifacts;
 };
 
 static gint64 boottime_us(void)
@@ -145,14 +144,6 @@ static void remember_manifest(RotaPoller *p, RotaBundle *b)
 	g_clear_pointer(&p->manifest, g_variant_unref);
 	p->manifest = g_variant_ref_sink(rota_dbus_bundle_info(b));
 	p->bundle_size = b->size;
-	p->has_slot_images = p->has_artifacts = FALSE;
-	for (guint i = 0; i < b->manifest->images->len; i++) {
-		RotaImage *img = b->manifest->images->pdata[i];
-		if (img->artifact)
-			p->has_artifacts = TRUE;
-		else
-			p->has_slot_images = TRUE;
-	}
 }
 
 static void maybe_install(RotaPoller *p, RotaBundle *b)
@@ -246,14 +237,14 @@ static gboolean on_tick(gpointer data)
 
 /* ---- after an installation ---- */
 
-static gboolean reboot_wanted(RotaPoller *p, gboolean ok)
+static gboolean reboot_wanted(RotaPoller *p, gboolean ok, gboolean updated_slots, gboolean updated_artifacts)
 {
 	guint r = p->cfg->reboot_criteria;
 
 	if (!ok)
 		return (r & ROTA_REBOOT_FAILED_UPDATE) != 0;
-	return ((r & ROTA_REBOOT_UPDATED_SLOTS) && p->has_slot_images) ||
-	       ((r & ROTA_REBOOT_UPDATED_ARTIFACTS) && p->has_artifacts);
+	return ((r & ROTA_REBOOT_UPDATED_SLOTS) && updated_slots) ||
+	       ((r & ROTA_REBOOT_UPDATED_ARTIFACTS) && updated_artifacts);
 }
 
 static void start_reboot(RotaPoller *p)
@@ -272,12 +263,12 @@ static void start_reboot(RotaPoller *p)
 	p->hooks.changed(p->hooks.data);
 }
 
-void rota_poller_install_finished(RotaPoller *p, gboolean ok)
+void rota_poller_install_finished(RotaPoller *p, gboolean ok, gboolean updated_slots, gboolean updated_artifacts)
 {
 	if (!p || !p->installing)
 		return;
 	p->installing = FALSE;
-	if (reboot_wanted(p, ok)) {
+	if (reboot_wanted(p, ok, updated_slots, updated_artifacts)) {
 		start_reboot(p);
 		return;
 	}

@@ -34,8 +34,9 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(RotaPoller, rota_poller_free)
 
 /* Poll(): a poll in about 30 s. */
 void rota_poller_poll_soon(RotaPoller *poller);
-/* The installation the poller started has finished. */
-void rota_poller_install_finished(RotaPoller *poller, gboolean ok);
+/* The installation the poller started has finished; whether it wrote a
+ * slot / changed an active artifact decides the reboot criteria. */
+void rota_poller_install_finished(RotaPoller *poller, gboolean ok, gboolean updated_slots, gboolean updated_artifacts);
 
 /* NextPoll: CLOCK_BOOTTIME µs of the next poll, 0 once a reboot was started. */
 gint64 rota_poller_next_poll(RotaPoller *poller);

@@ -54,6 +54,7 @@ typedef struct {
 	GError *error;
 	RotaHttpStats http_stats;
 	GPtrArray *image_stats; /* RotaImageStats* */
+	gboolean updated_slots, updated_artifacts;
 } InstallJob;
 
 typedef struct {
@@ -294,7 +295,7 @@ static gboolean install_done_in_main(gpointer data)
 	set_string_property(svc, &svc->operation, "Operation", "idle");
 	if (svc->poller_install) {
 		svc->poller_install = FALSE;
-		rota_poller_install_finished(svc->poller, job->ok);
+		rota_poller_install_finished(svc->poller, job->ok, job->updated_slots, job->updated_artifacts);
 	}
 	install_job_free(job);
 	return G_SOURCE_REMOVE;
@@ -313,6 +314,8 @@ static gpointer install_thread(gpointer data)
 		.http = &http,
 		.http_stats = &job->http_stats,
 		.image_stats = job->image_stats,
+		.updated_slots = &job->updated_slots,
+		.updated_artifacts = &job->updated_artifacts,
 		.progress = worker_progress,
 		.message = worker_message,
 		.user_data = job,

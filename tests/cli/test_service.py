@@ -1130,11 +1130,12 @@ POLLER = "de.pengutronix.rauc.Poller"
 FAST_POLLING = {"ROTA_POLL_TIME_SCALE": "100"}  # interval 60 s → 0.6 s, tick 0.1 s, Poll() 0.3 s
 
 
-def polling_conf(system, tmp_path, url, extra="", version="1.0"):
+def polling_conf(system, tmp_path, url, extra="", version="1.0", slots=None):
     h = tmp_path / "system-info.sh"
     h.write_text(f"#!/bin/sh\necho RAUC_SYSTEM_VERSION={version}\n")
     h.chmod(0o755)
-    system.write_conf(sections=f"[handlers]\nsystem-info={h}\n\n[polling]\nurl={url}\ninterval-sec=60\n{extra}\n")
+    system.write_conf(sections=f"[handlers]\nsystem-info={h}\n\n[polling]\nurl={url}\ninterval-sec=60\n{extra}\n",
+                      slots=slots)
 
 
 def served_bundle(maker, version):
@@ -1288,3 +1289,30 @@ def test_marks_through_the_service_are_logged_once(system, bus, tmp_path):
                         "Marked slot rootfs.1 as active"], msgs
     finally:
         svc.stop()
+
+
+def test_polling_reboots_only_when_a_slot_was_written(system, bus, maker, tmp_path):
+    """reboot-criteria=updated-slots looks at what the installation wrote:
+    a target slot that already holds the image (install-same=false) is
+    skipped, so the polled install succeeds without a reboot."""
+    ddi, url = served_bundle(maker, "2.0")
+    bundle_file = tmp_path / "same.raucb"
+    bundle_file.write_bytes(ddi.deployment["data"])
+    rebooted = tmp_path / "rebooted"
+    slots = {"rootfs.0": {"device": system.slot_file("rootfs.0"), "bootname": "A"},
+             "rootfs.1": {"device": system.slot_file("rootfs.1"), "bootname": "B", "install-same": "false"}}
+    polling_conf(system, tmp_path, url, f"install-criteria=higher-semver\nreboot-criteria=updated-slots\n"
+                                        f"reboot-cmd=touch {rebooted}", slots=slots)
+    system.install(bundle_file)  # rootfs.1 holds 2.0 already
+    system.reset_grub()          # still running A
+    svc = Service(system, bus, tmp_path / "service.log", env=FAST_POLLING)
+    try:
+        svc.iface.Mark("good", "booted")
+        wait_for(lambda: str(poller_status(svc)["attempted-hash"]) != "" and svc.prop("Operation") == "idle"
+                 and int(svc.props.Get(POLLER, "NextPoll")) > 0, "the polled installation")
+        time.sleep(0.5)
+        assert not rebooted.exists()
+        assert "Skipping slot rootfs.1" in (tmp_path / "service.log").read_text()
+    finally:
+        svc.stop()
+        ddi.stop()
