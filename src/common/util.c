@@ -151,15 +151,20 @@ gboolean rota_write_file_atomic(const gchar *path, const void *data, gsize len, 
 	return TRUE;
 }
 
-void rota_fsync_parent_dir(const gchar *path)
+void rota_fsync_dir(const gchar *dir)
 {
-	g_autofree gchar *dir = g_path_get_dirname(path);
 	int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 
 	if (dfd >= 0) {
 		fsync(dfd);
 		close(dfd);
 	}
+}
+
+void rota_fsync_parent_dir(const gchar *path)
+{
+	g_autofree gchar *dir = g_path_get_dirname(path);
+	rota_fsync_dir(dir);
 }
 
 guint rota_worker_count(void)

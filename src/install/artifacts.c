@@ -299,16 +299,6 @@ static void remove_instance(const RotaArtifactRepo *repo, const gchar *base)
 	rota_remove_tree(doomed);
 }
 
-static void fsync_dir(const gchar *path)
-{
-	int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-
-	if (fd >= 0) {
-		fsync(fd);
-		close(fd);
-	}
-}
-
 gboolean rota_artifact_repo_prune(RotaArtifactRepoState *st, GError **error)
 {
 	if (!remove_strays(st, error) || !rescan(st, error))
@@ -326,7 +316,7 @@ gboolean rota_artifact_repo_prune(RotaArtifactRepoState *st, GError **error)
 		}
 		remove_instance(st->config, base);
 	}
-	fsync_dir(st->config->path);
+	rota_fsync_dir(st->config->path);
 	return rescan(st, error);
 }
 
