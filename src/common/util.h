@@ -41,9 +41,9 @@ gboolean rota_write_file_atomic(const gchar *path, const void *data, gsize len, 
  * the tree is not emptied. Errors are ignored: used for cleanup. */
 void rota_remove_tree(const gchar *path);
 
-/* fsyncs the directory holding path, so a rename into it is durable. */
 /* fsyncs the directory dir itself (entries created, renamed or removed in it). */
 void rota_fsync_dir(const gchar *dir);
+/* fsyncs the directory holding path, so a rename into it is durable. */
 void rota_fsync_parent_dir(const gchar *path);
 
 /* Number of worker threads for CPU-bound work (online cores, at least 1). */
